@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from bpttcheck.reference._validation import InvalidArgument, fail
+from bpttcheck.reference.validation import InvalidArgument, fail
 from bpttcheck.reference.clip_frameworks import (
     torch_clip_grad_norm,
     torch_clip_grad_value,

@@ -12,7 +12,7 @@ from bpttcheck.reference.clip_frameworks import (
     torch_clip_grads_with_norm,
     torch_get_total_norm,
 )
-from bpttcheck.reference._validation import InvalidArgument
+from bpttcheck.reference.validation import InvalidArgument
 from bpttcheck.reference.clipping import NonFiniteNorm, clip_by_global_norm
 
 from .bench_api import Benchmark

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bpttcheck.reference._validation import InvalidArgument
+from bpttcheck.reference.validation import InvalidArgument
 
 from .tolerance import Tolerance
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpttcheck.reference._validation import InvalidArgument, check_choice, check_int, describe
+from bpttcheck.reference.validation import InvalidArgument, check_choice, check_int, describe
 from bpttcheck.reference.fd_model import NetworkLoss
 from bpttcheck.reference.finite_diff import (
     FiniteDifference,

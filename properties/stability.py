@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpttcheck.reference._validation import InvalidArgument, check_array, describe
+from bpttcheck.reference.validation import InvalidArgument, check_array, describe
 from bpttcheck.reference.activations import GAMMA
 from bpttcheck.reference.config import RecurrentConfig
 from bpttcheck.reference.jacobians import (

@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from bpttcheck.reference import GAMMA, RecurrentConfig, forward, init_params
-from bpttcheck.reference._validation import check_choice, check_int, check_positive_float, fail
+from bpttcheck.reference.validation import check_choice, check_int, check_lengths, check_positive_float, fail
 
 __all__ = [
     "REGIMES",
@@ -141,9 +141,7 @@ def make_case(
     if np.dtype(dtype).kind not in "fc":
         fail("dtype", dtype, "a floating-point or complex dtype such as numpy.float64")
     if lengths is not None:
-        from bpttcheck.reference.network import _check_lengths  # the forward's own rule
-
-        lengths = _check_lengths(lengths, T, B)
+        lengths = check_lengths(lengths, T, B)  # the forward's own rule
     rng = np.random.default_rng(seed)
     params = init_params(config, rng, np.float64)
     if sigma_max is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpttcheck.reference._validation import InvalidArgument
+from bpttcheck.reference.validation import InvalidArgument
 from bpttcheck.reference.architectures import (
     encoder_decoder_backward,
     encoder_decoder_forward,

@@ -26,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from bpttcheck.reference._validation import InvalidArgument, check_choice, check_int
+from bpttcheck.reference.validation import InvalidArgument, check_choice, check_int
 
 __all__ = [
     "PRECISIONS",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpttcheck.reference import GAMMA, forward
-from bpttcheck.reference._validation import InvalidArgument, fail
+from bpttcheck.reference.validation import InvalidArgument, fail
 from bpttcheck.reference.pairsum import pair_contributions, pair_sum, surrogate_gradient
 from bpttcheck.reference.randomized import pattern_weights
 from bpttcheck.reference.truncation import (

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bpttcheck.reference._validation import InvalidArgument, check_int, fail
+from bpttcheck.reference.validation import InvalidArgument, check_int, fail
 from bpttcheck.reference.pairsum import pair_contributions
 from bpttcheck.reference.randomized import (
     MAX_ENUMERATION_T, enumerate_patterns, exact_moments, independent_moments, sample_xi,

@@ -6,7 +6,7 @@ Submodules: ``network`` (forward/backward engine), ``losses``, ``truncation``, `
 ``fd_model``, ``jacobians``, ``profiles``, ``architectures``.
 """
 
-from ._validation import InvalidArgument
+from .validation import InvalidArgument
 from .activations import ACTIVATIONS, GAMMA
 from .architectures import (
     encoder_decoder_backward,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ._validation import InvalidArgument, check_array, check_int, describe
+from .validation import InvalidArgument, check_array, check_int, describe
 from .activations import activate
 from .config import RecurrentConfig
 from .network import ForwardResult, backward, forward

@@ -27,7 +27,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import InvalidArgument, fail
+from .validation import InvalidArgument, fail
 from .clipping import (
     ClipResult,
     _items,

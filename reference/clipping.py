@@ -30,7 +30,7 @@ import re
 
 import numpy as np
 
-from ._validation import InvalidArgument, check_choice, describe, fail
+from .validation import InvalidArgument, check_choice, describe, fail
 
 __all__ = [
     "EPS",

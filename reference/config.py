@@ -7,7 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ._validation import InvalidArgument, check_bool, check_choice, check_int, check_positive_float, fail
+from .validation import InvalidArgument, check_bool, check_choice, check_int, check_positive_float, fail
 from .activations import ACTIVATIONS
 
 __all__ = ["CELLS", "RecurrentConfig", "init_params"]

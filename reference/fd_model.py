@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from ._validation import InvalidArgument, check_array, describe
+from .validation import InvalidArgument, check_array, describe
 from .config import RecurrentConfig
 from .losses import LossSpec, loss_and_grad
 from .network import backward, forward

@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._validation import InvalidArgument, check_array, check_choice, check_int, describe
+from .validation import InvalidArgument, check_array, check_choice, check_int, describe
 
 __all__ = [
     "FD_METHODS",

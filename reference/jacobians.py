@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import InvalidArgument, check_int, describe
+from .validation import InvalidArgument, check_int, describe
 from .activations import GAMMA, derivative, sigmoid
 from .config import RecurrentConfig
 from .network import forward

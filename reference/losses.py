@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import InvalidArgument, check_array, check_choice, describe
+from .validation import InvalidArgument, check_array, check_choice, check_lengths, describe
 
 __all__ = ["LossSpec", "LossResult", "loss_and_grad", "step_weights"]
 
@@ -66,9 +66,7 @@ def loss_and_grad(spec: LossSpec, output, target, *, readout=None, lengths=None)
     y = check_array("output", output, (None, None, None), dims=("T", "B", "F"))
     T, B, F = y.shape
     if lengths is not None:
-        from .network import _check_lengths  # the one lengths rule, shared with forward
-
-        lengths = _check_lengths(lengths, T, B)
+        lengths = check_lengths(lengths, T, B)  # the one lengths rule, shared with forward
     if spec.kind == "cotangent":
         if readout is not None:
             raise InvalidArgument(f"readout={describe(readout)}: expected None with kind='cotangent'")

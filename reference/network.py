@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from . import elman, gru, lstm
-from ._validation import InvalidArgument, check_array, check_bool, describe, real_dtype
+from .validation import InvalidArgument, check_array, check_bool, check_lengths, describe, real_dtype
 from .config import RecurrentConfig
 
 __all__ = ["ForwardResult", "forward", "backward", "Crossing", "compose_crossings"]
@@ -59,23 +59,6 @@ class ForwardResult:
     stack_shape: tuple = ()
     _caches: list = field(repr=False, default_factory=list)
     _order: np.ndarray | None = field(repr=False, default=None)  # reversal within lengths
-
-
-def _check_lengths(lengths, T: int, B: int):
-    if lengths is None:
-        return None
-    arr = np.asarray(lengths)
-    if arr.ndim != 1 or arr.shape[0] != B or arr.dtype.kind not in "iu":
-        raise InvalidArgument(
-            f"lengths={describe(lengths)}: expected {B} integers (one per batch element)"
-        )
-    if arr.min() < 1 or arr.max() > T:
-        bad = int(arr[(arr < 1) | (arr > T)][0])
-        raise InvalidArgument(
-            f"lengths={arr.tolist()} (type={type(lengths).__name__}): expected every length in "
-            f"[1, T={T}], found {bad} (torch itself does not reject a length > T)"
-        )
-    return arr.astype(np.intp)
 
 
 def _reverse_order(lengths, T: int, B: int):
@@ -178,7 +161,7 @@ def forward(
             raise InvalidArgument(f"c0={describe(c0)}: expected None, only the LSTM has a cell state")
         c0 = _check_state("c0", c0, S, (LD, B, H), state_dims + ("hidden_size",))
     real_dtype(x, h0, c0, *params.values())
-    lengths = _check_lengths(lengths, T, B)
+    lengths = check_lengths(lengths, T, B)
     dtype = np.result_type(x, *(a for a in (h0, c0) if a is not None), *params.values())
     x = (np.moveaxis(x, ns, 0) if ns else x).astype(dtype, copy=False)  # (T, *S', B, D)
     h0 = _initial_state(h0, dtype, S + (LD, B, P))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import InvalidArgument, check_array, check_int, check_positive_float, describe
+from .validation import InvalidArgument, check_array, check_int, check_positive_float, describe
 from .config import RecurrentConfig
 from .jacobians import StepJacobians, step_jacobians
 from .losses import LossSpec, loss_and_grad

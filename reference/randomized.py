@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import InvalidArgument, check_int, fail
+from .validation import InvalidArgument, check_int, fail
 from .pairsum import PairContributions, pair_contributions
 from .truncation import Randomized, TruncationResult, is_randomized, truncated_backward
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import InvalidArgument, check_array, check_int
+from .validation import InvalidArgument, check_array, check_int
 from .network import backward, forward
 from .truncation import check_problem
 

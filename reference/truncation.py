@@ -38,7 +38,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ._validation import InvalidArgument, check_array, check_int, describe, fail
+from .validation import InvalidArgument, check_array, check_int, describe, fail
 from .config import RecurrentConfig
 from .network import backward, forward
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from bpttcheck.reference._validation import InvalidArgument, check_choice, check_int
+from bpttcheck.reference.validation import InvalidArgument, check_choice, check_int
 
 from .identities import Identity
 

@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from bpttcheck.reference._validation import check_int
+from bpttcheck.reference.validation import check_int
 
 from .oracle import _check_data, flatten_params
 

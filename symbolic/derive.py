@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from bpttcheck.reference._validation import check_choice, check_int
+from bpttcheck.reference.validation import check_choice, check_int
 from bpttcheck.reference.config import RecurrentConfig
 
 from .cells import param_symbols, state_sizes, step, vector_symbols

@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from bpttcheck.reference._validation import InvalidArgument
+    from bpttcheck.reference.validation import InvalidArgument
 
     from .derive import derivation
 

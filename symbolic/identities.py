@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from bpttcheck.reference._validation import check_choice, check_int
+from bpttcheck.reference.validation import check_choice, check_int
 from bpttcheck.reference.config import RecurrentConfig
 
 from .cells import param_symbols, step, vector_symbols

@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-from bpttcheck.reference._validation import InvalidArgument, check_array, describe
+from bpttcheck.reference.validation import InvalidArgument, check_array, describe
 
 from .precision import EPS64, Field, field_for, to_float
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
-from bpttcheck.reference._validation import check_int
+from bpttcheck.reference.validation import check_int
 
 __all__ = ["EPS64", "Field", "field_for", "to_float"]
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from bpttcheck.reference._validation import InvalidArgument, check_int, describe
+from bpttcheck.reference.validation import InvalidArgument, check_int, describe
 
 __all__ = [
     "SCHEMES",

@@ -19,7 +19,7 @@ import itertools
 
 import sympy as sp
 
-from bpttcheck.reference._validation import check_choice, check_int
+from bpttcheck.reference.validation import check_choice, check_int
 
 from .cells import check_single_layer, param_symbols, state_sizes, step, vector_symbols
 from .identities import Identity

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from bpttcheck.reference._validation import check_int
+from bpttcheck.reference.validation import check_int
 
 from .cells import check_single_layer, param_symbols, state_sizes, step, vector_symbols
 

@@ -8,7 +8,7 @@ from bpttcheck.properties import truncation as props
 from bpttcheck.properties.strategies import cases, configs, make_case
 from bpttcheck.reference import RecurrentConfig
 from bpttcheck.reference import pairsum, randomized, stateful, truncation
-from bpttcheck.reference._validation import InvalidArgument
+from bpttcheck.reference.validation import InvalidArgument
 from bpttcheck.reference.truncation import (
     Full, Randomized, RandomizedHistory, SlidingWindow, Subsequence, WilliamsPeng, Window,
     truncated_backward, window_starts,

@@ -1,0 +1,160 @@
+"""Argument validation shared by every public function of the project (all layers).
+
+Every bad argument raises :class:`InvalidArgument` with the argument's name, its value (or,
+for arrays, shape and dtype) and what was expected, so a caller never sees a NumPy traceback
+from deep inside a loop. The ``check_*`` helpers return the validated (converted) value.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "InvalidArgument",
+    "check_array",
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_lengths",
+    "check_positive_float",
+    "describe",
+    "fail",
+    "real_dtype",
+]
+
+
+class InvalidArgument(ValueError):
+    """A public function of bpttcheck was called with an argument it cannot accept."""
+
+
+def describe(value) -> str:
+    """A short description of ``value`` for an error message."""
+    if isinstance(value, np.ndarray):
+        return f"array(shape={value.shape}, dtype={value.dtype})"
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} (type={type(value).__name__})"
+
+
+def fail(name: str, value, expected: str) -> None:
+    """Raise :class:`InvalidArgument` for ``name=value``: ``expected`` says what would do."""
+    raise InvalidArgument(f"{name}={describe(value)}: expected {expected}")
+
+
+def check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        fail(name, value, "one of " + ", ".join(repr(c) for c in choices))
+    return value
+
+
+def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        fail(name, value, "an integer" + (f" >= {minimum}" if minimum is not None else ""))
+    value = int(value)
+    if minimum is not None and value < minimum:
+        fail(name, value, f"an integer >= {minimum}")
+    if maximum is not None and value > maximum:
+        fail(name, value, f"an integer <= {maximum}")
+    return value
+
+
+def check_bool(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        fail(name, value, "True or False")
+    return bool(value)
+
+
+def check_positive_float(name: str, value, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        fail(name, value, "a real number")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        fail(name, value, "a finite number " + (">= 0" if allow_zero else "> 0"))
+    return value
+
+
+_KINDS = "fc"
+
+
+def check_array(
+    name: str,
+    value,
+    shape: tuple,
+    *,
+    finite: bool = True,
+    dims: tuple[str, ...] | None = None,
+) -> np.ndarray:
+    """Validate a floating (or complex) array against ``shape``.
+
+    ``shape`` holds ints or ``None`` (any size); ``dims`` names the axes for the message.
+    """
+    if not isinstance(value, np.ndarray):
+        if isinstance(value, (list, tuple)) or np.isscalar(value):
+            value = np.asarray(value)
+            if value.dtype.kind in "iub":
+                value = value.astype(np.float64)
+        else:
+            fail(name, value, f"a NumPy array of shape {_shape_text(shape, dims)}")
+    if value.dtype.kind not in _KINDS:
+        fail(name, value, "a floating-point or complex array")
+    if value.ndim != len(shape):
+        fail(name, value, f"shape {_shape_text(shape, dims)}")
+    for got, want in zip(value.shape, shape):
+        if want is not None and got != want:
+            fail(name, value, f"shape {_shape_text(shape, dims)}")
+    if finite and value.size and not _finite_sum(value):
+        bad = np.argwhere(~np.isfinite(value))[0]
+        fail(name, value, f"finite values (found {value[tuple(bad)]} at index {tuple(int(i) for i in bad)})")
+    return value
+
+
+def _finite_sum(value) -> bool:
+    return bool(np.logical_and.reduce(np.isfinite(value), axis=None))
+
+
+def _shape_text(shape, dims) -> str:
+    if dims is None:
+        dims = tuple("?" if s is None else str(s) for s in shape)
+    parts = [d if s is None else f"{d}={s}" if d != str(s) else d for d, s in zip(dims, shape)]
+    return "(" + ", ".join(parts) + ")"
+
+
+_PRECISION = {"d": np.dtype("float64"), "D": np.dtype("float64"), "f": np.dtype("float32"), "F": np.dtype("float32")}
+
+
+def real_dtype(*arrays) -> np.dtype:
+    """The common real precision of ``arrays``; mixing float32 and float64 is an error."""
+    chars = {a.dtype.char for a in arrays if a is not None}
+    precisions = {_PRECISION.get(c) or np.finfo(np.dtype(c)).dtype for c in chars}
+    if len(precisions) > 1:
+        names = sorted(str(p) for p in precisions)
+        raise InvalidArgument(
+            f"mismatched dtypes {names} among x, h0, c0 and params: expected one precision for "
+            "every array (input, states, parameters); convert them with .astype(...) first"
+        )
+    return precisions.pop()
+
+
+def check_lengths(lengths, T: int, B: int):
+    """Sequence lengths (B,) of padded sequences, each in [1, T], as intp; None stays None.
+
+    The one lengths rule, shared by the forward, the losses and the strategies.
+    """
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths)
+    if arr.ndim != 1 or arr.shape[0] != B or arr.dtype.kind not in "iu":
+        raise InvalidArgument(
+            f"lengths={describe(lengths)}: expected {B} integers (one per batch element)"
+        )
+    if arr.min() < 1 or arr.max() > T:
+        bad = int(arr[(arr < 1) | (arr > T)][0])
+        raise InvalidArgument(
+            f"lengths={arr.tolist()} (type={type(lengths).__name__}): expected every length in "
+            f"[1, T={T}], found {bad} (torch itself does not reject a length > T)"
+        )
+    return arr.astype(np.intp)
