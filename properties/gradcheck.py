@@ -48,7 +48,7 @@ _SWEEPS = {"complex": complex_step, "central": central_difference, "richardson":
 
 
 def _analytic_activation(config) -> bool:
-    return not (config.cell == "rnn" and config.nonlinearity == "relu")
+    return config.nonlinearity != "relu"  # relu is the one activation with a kink
 
 
 def _default_cotangents(config, model_args, seed):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bpttcheck.reference.cells import cell_spec
+
 __all__ = ["array_literal", "case_snippet", "torch_check_snippet"]
 
 
@@ -46,8 +48,9 @@ def case_snippet(case, check: str = "") -> str:
 def torch_check_snippet(case, device: str = "cpu") -> str:
     """The lines that run torch's built-in layer on the case and print each quantity's error."""
     c = case.config
-    cls = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[c.cell]
-    extra = f", nonlinearity={c.nonlinearity!r}" if c.cell == "rnn" else ""
+    spec = cell_spec(c.cell)
+    cls = spec.torch_module
+    extra = f", nonlinearity={c.nonlinearity!r}" if spec.takes_nonlinearity else ""
     extra += f", proj_size={c.proj_size}" if c.proj_size else ""
     dt = f"torch.{case.dtype.name}"
     return f"""import torch
@@ -59,7 +62,7 @@ with torch.no_grad():
 t = lambda a: None if a is None else torch.tensor(a, device=dev, requires_grad=True)
 xt, h0t, c0t = t(x), t(h0), t(c0)
 inp = xt if lengths is None else torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), batch_first={case.batch_first}, enforce_sorted=False)
-hx = h0t if {c.cell != 'lstm'} else (None if h0t is None else (h0t, c0t))
+hx = h0t if {not spec.has_cell_state} else (None if h0t is None else (h0t, c0t))
 out, hn = m(inp, hx)
 if lengths is not None:
     out = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first={case.batch_first}, total_length=x.shape[{1 if case.batch_first else 0}])[0]

@@ -16,6 +16,7 @@ import numpy as np
 
 from bpttcheck.reference.validation import InvalidArgument, check_array, describe
 from bpttcheck.reference.activations import GAMMA
+from bpttcheck.reference.cells import cell_spec
 from bpttcheck.reference.config import RecurrentConfig
 from bpttcheck.reference.jacobians import (
     chain_jacobians,
@@ -77,7 +78,7 @@ def complex_step_state_jacobian(config: RecurrentConfig, params: dict, x, h0=Non
         r = forward(config, params, x[: start + 1], h0, c0)
         h0, c0 = r.h_n, r.c_n
     h = np.zeros((1, B, P)) if h0 is None else np.asarray(h0)
-    c = None if config.cell != "lstm" else (np.zeros((1, B, H)) if c0 is None else np.asarray(c0))
+    c = None if not cell_spec(config.cell).has_cell_state else (np.zeros((1, B, H)) if c0 is None else np.asarray(c0))
     s0 = _state(config, h[0], None if c is None else c[0])  # (B, N)
     N = s0.shape[-1]
     pert = np.repeat(s0[None].astype(complex), N, axis=0)  # (N, B, N): copy j perturbs entry j
@@ -103,7 +104,7 @@ def check_step_jacobians(
         amp = float(np.abs(expected).max())
         assert_close(
             f"∂S[{T - 1}]/∂S[{s}]", got[T - 1 - s], expected, _tol(x.dtype, T, amp, max(amp, 1.0)),
-            context=_ctx(config, T, B, "S = [h; c]" if config.cell == "lstm" else "S = h"), reproducer=reproducer,
+            context=_ctx(config, T, B, "S = [h; c]" if cell_spec(config.cell).has_cell_state else "S = h"), reproducer=reproducer,
         )
 
 
@@ -261,7 +262,7 @@ def check_lag_profile(config, params, x, d_output, h0=None, c0=None, *, profile=
                  _tol(x.dtype, T, 1.0, float(np.abs(adj).max())), context=ctx, reproducer=reproducer)
     assert_close("∂L/∂h0 (lags reaching the initial state)", prof.h0_grad[:, :P], full["h0"][0],
                  _tol(x.dtype, T, 1.0, float(np.abs(full["h0"]).max())), context=ctx, reproducer=reproducer)
-    if config.cell == "lstm":
+    if cell_spec(config.cell).has_cell_state:
         assert_close("∂L/∂c0 (lags reaching the initial state)", prof.h0_grad[:, P:], full["c0"][0],
                      _tol(x.dtype, T, 1.0, float(np.abs(full["c0"]).max())), context=ctx, reproducer=reproducer)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from hypothesis import strategies as st
 
+from bpttcheck.reference.activations import ACTIVATIONS
+from bpttcheck.reference.cells import CELLS, cell_spec
 from bpttcheck.reference import GAMMA, RecurrentConfig, forward, init_params
 from bpttcheck.reference.validation import check_choice, check_int, check_lengths, check_positive_float, fail
 
@@ -150,13 +152,14 @@ def make_case(
     P, H = config.output_size, config.hidden_size
     x = rng.standard_normal((T, B, config.input_size))
     h0 = 0.5 * rng.standard_normal((LD, B, P)) if with_h0 else None
-    c0 = 0.5 * rng.standard_normal((LD, B, H)) if with_h0 and config.cell == "lstm" else None
+    carries_c = cell_spec(config.cell).has_cell_state
+    c0 = 0.5 * rng.standard_normal((LD, B, H)) if with_h0 and carries_c else None
     d_out = rng.standard_normal((T, B, config.num_directions * P))
     if lengths is not None:
         lengths = np.asarray(lengths, dtype=np.int64)
         d_out *= (np.arange(T)[:, None] < lengths[None, :])[..., None]
     d_h = rng.standard_normal((LD, B, P)) if with_state_cotangents else None
-    d_c = rng.standard_normal((LD, B, H)) if with_state_cotangents and config.cell == "lstm" else None
+    d_c = rng.standard_normal((LD, B, H)) if with_state_cotangents and carries_c else None
     if batch_first:
         x, d_out = x.transpose(1, 0, 2).copy(), d_out.transpose(1, 0, 2).copy()
     case = Case(config, params, x, h0, c0, lengths, batch_first, d_out, d_h, d_c, sigma_max, seed)
@@ -166,24 +169,30 @@ def make_case(
 @st.composite
 def configs(
     draw,
-    cells=("rnn", "lstm", "gru"),
-    activations=("tanh", "relu", "identity", "sigmoid"),
+    cells=CELLS,
+    activations=ACTIVATIONS,
     max_layers: int = 2,
     max_size: int = 4,
     bidirectional=None,
     proj=None,
     bias=None,
 ) -> RecurrentConfig:
-    """Recurrent configurations. ``bidirectional``/``proj``/``bias``: None draws, a bool fixes."""
+    """Recurrent configurations. ``bidirectional``/``proj``/``bias``: None draws, a bool fixes.
+
+    ``cells`` defaults to every registered cell; checks against torch pass
+    ``cells=TORCH_CELLS``. A nonlinearity is drawn (among ``activations``) only for a cell that
+    takes one."""
     cell = draw(st.sampled_from(cells))
+    spec = cell_spec(cell)
     hidden = draw(st.integers(1, max_size))
-    use_proj = cell == "lstm" and hidden > 1 and (draw(st.booleans()) if proj is None else proj)
+    use_proj = spec.projection and hidden > 1 and (draw(st.booleans()) if proj is None else proj)
     return RecurrentConfig(
         cell=cell,
         input_size=draw(st.integers(1, max_size)),
         hidden_size=hidden,
         num_layers=draw(st.integers(1, max_layers)),
-        nonlinearity=draw(st.sampled_from(activations)) if cell == "rnn" else "tanh",
+        nonlinearity=(draw(st.sampled_from([a for a in activations if a in spec.nonlinearities]))
+                      if spec.takes_nonlinearity else spec.nonlinearities[0]),
         bias=draw(st.booleans()) if bias is None else bias,
         bidirectional=draw(st.booleans()) if bidirectional is None else bidirectional,
         proj_size=draw(st.integers(1, hidden - 1)) if use_proj else 0,
@@ -209,7 +218,7 @@ def cases(
     seed = draw(st.integers(0, 2**32 - 1))
     sigma = None
     if regime is not None:
-        gamma = GAMMA[config.nonlinearity] if config.cell == "rnn" else 1.0
+        gamma = GAMMA[config.nonlinearity] if cell_spec(config.cell).takes_nonlinearity else 1.0
         sigma = sigma_for_regime(regime, gamma, np.random.default_rng(seed + 1))
     use_lengths = draw(st.booleans()) if lengths is None else lengths
     lens = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpttcheck.reference.validation import InvalidArgument
+from bpttcheck.reference.cells import cell_spec
 from bpttcheck.reference.architectures import (
     encoder_decoder_backward,
     encoder_decoder_forward,
@@ -108,7 +109,7 @@ def check_bidirectional(config, params, x, h0=None, c0=None, *, forward_fn=forwa
     ctx = f"{config.describe()}, T={T}, two unidirectional networks"
     _close("output (bidirectional = forward | reversed backward)", got.output, inp, T, ctx, reproducer, x.dtype)
     _close("h_n (bidirectional = forward | reversed backward)", got.h_n, np.concatenate(hs), T, ctx, reproducer, x.dtype)
-    if config.cell == "lstm":
+    if cell_spec(config.cell).has_cell_state:
         _close("c_n (bidirectional = forward | reversed backward)", got.c_n, np.concatenate(cs), T, ctx, reproducer, x.dtype)
 
 
@@ -185,7 +186,7 @@ def check_teacher_forcing(config, params, readout, x0, T, d_outputs, h0=None, c0
     _close("output (teacher forcing on the free-running outputs)", tf.outputs, fr.outputs, T, ctx, reproducer, dt)
     g_tf = grads_fn(params, readout, tf, d_outputs)
     g_cut = grads_fn(params, readout, fr, d_outputs, feedback=False)
-    for name in [*params, *readout, "x0", "h0"] + (["c0"] if c0 is not None or config.cell == "lstm" else []):
+    for name in [*params, *readout, "x0", "h0"] + (["c0"] if c0 is not None or cell_spec(config.cell).has_cell_state else []):
         _close(f"{name} (teacher forcing vs feedback cut)", g_tf[name], g_cut[name], T, ctx, reproducer, dt)
     arrays = dict(params, **readout, x0=x0, h0=h0, c0=c0)
     dirs = _directions(arrays, seed=1)
@@ -205,7 +206,7 @@ def check_encoder_decoder(enc_config, enc_params, dec_config, dec_params, x_enc,
     ctx = f"encoder {enc_config.describe()} → decoder {dec_config.describe()}, T_enc={np.shape(x_enc)[0]}, T_dec={np.shape(x_dec)[0]}"
     res = forward_fn(enc_config, enc_params, dec_config, dec_params, x_enc, x_dec, h0, c0)
     g_enc, g_dec = backward_fn(enc_params, dec_params, res, d_output)
-    carries_c = enc_config.cell == "lstm" and dec_config.cell == "lstm"
+    carries_c = cell_spec(enc_config.cell).has_cell_state and cell_spec(dec_config.cell).has_cell_state
     only = backward(enc_params, res.encoder, None, g_dec["h0"], g_dec["c0"] if carries_c else None)
     for name in enc_params:
         _close(f"encoder {name} (only through the decoder's initial state)", g_enc[name], only[name], T, ctx, reproducer)

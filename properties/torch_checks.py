@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 
+from bpttcheck.reference.cells import cell_spec
+
 from .compare import Comparison, Mismatch, compare
 from .sensitivity import gradient_magnitudes, rounding_sensitivity
 from .tolerance import implementation_tolerance
@@ -24,7 +26,6 @@ __all__ = [
     "torch_layer",
 ]
 
-_CLASSES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 def torch_available() -> bool:
@@ -58,10 +59,10 @@ def torch_layer(config, params, *, dtype="float64", device="cpu", batch_first=Fa
     """A ``torch.nn.{RNN,LSTM,GRU}`` (or drop-in ``cls``) holding ``params``."""
     torch = require_torch()
     if cls is None:
-        cls = getattr(torch.nn, _CLASSES[config.cell])
+        cls = getattr(torch.nn, cell_spec(config.cell).torch_module)
     kwargs = dict(num_layers=config.num_layers, bias=config.bias, batch_first=batch_first,
                   bidirectional=config.bidirectional)
-    if config.cell == "rnn":
+    if cell_spec(config.cell).takes_nonlinearity:
         kwargs["nonlinearity"] = config.nonlinearity
     if config.proj_size:
         kwargs["proj_size"] = config.proj_size
@@ -91,7 +92,7 @@ def run_torch_layer(module, case, *, device="cpu", dtype="float64") -> dict:
     if case.lengths is not None:
         inp = torch.nn.utils.rnn.pack_padded_sequence(
             x, torch.as_tensor(case.lengths), batch_first=case.batch_first, enforce_sorted=False)
-    if case.config.cell == "lstm":
+    if cell_spec(case.config.cell).has_cell_state:
         hx = None if h0 is None else (h0, c0 if c0 is not None else torch.zeros(
             h0.shape[0], h0.shape[1], case.config.hidden_size, dtype=tdt, device=device))
     else:
@@ -139,7 +140,7 @@ def compare_with_torch(case, *, device="cpu", dtype="float64", precision=None, c
     module = torch_layer(case.config, case.params, dtype=dtype, device=device,
                          batch_first=case.batch_first, cls=cls)
     got = run_torch_layer(module, case, device=device, dtype=dtype)
-    name = cls.__name__ if cls is not None else f"torch.nn.{_CLASSES[case.config.cell]}"
+    name = cls.__name__ if cls is not None else f"torch.nn.{cell_spec(case.config.cell).torch_module}"
     return compare_results(
         case, got,
         precision=precision or ("float64" if dtype == "float64" else "float32" if dtype == "float32" else dtype),

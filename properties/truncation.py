@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpttcheck.reference import GAMMA, forward
+from bpttcheck.reference.cells import cell_spec
 from bpttcheck.reference.validation import InvalidArgument, fail
 from bpttcheck.reference.pairsum import pair_contributions, pair_sum, surrogate_gradient
 from bpttcheck.reference.randomized import pattern_weights
@@ -203,7 +204,7 @@ def surrogate_complex_step(scheme, case, h: float = 1e-30) -> dict:
     blocks = [(k, case.params[k]) for k in names] + [("input", case.x)]
     h0 = case.h0 if case.h0 is not None else np.zeros((cfg.num_layers, case.B, cfg.output_size))
     blocks.append(("h0", h0))
-    if cfg.cell == "lstm":
+    if cell_spec(cfg.cell).has_cell_state:
         blocks.append(("c0", case.c0 if case.c0 is not None else np.zeros((cfg.num_layers, case.B, cfg.hidden_size))))
     sizes = [b.size for _, b in blocks]
     n = sum(sizes)
@@ -258,14 +259,15 @@ def torch_truncated(scheme, case, device: str = "cpu", xi=None) -> dict:
     x, h0, c0 = tt(case.x), tt(case.h0), tt(case.c0)
     if h0 is None:
         h0 = torch.zeros(cfg.num_layers, case.B, cfg.output_size, dtype=torch.float64, device=device, requires_grad=True)
-    if cfg.cell == "lstm" and c0 is None:
+    carries_c = cell_spec(cfg.cell).has_cell_state
+    if carries_c and c0 is None:
         c0 = torch.zeros(cfg.num_layers, case.B, cfg.hidden_size, dtype=torch.float64, device=device, requires_grad=True)
     G = torch.tensor(case.d_output, device=device)
-    state = (lambda h, c: (h, c)) if cfg.cell == "lstm" else (lambda h, c: h)  # noqa: E731
+    state = (lambda h, c: (h, c)) if carries_c else (lambda h, c: h)  # noqa: E731
 
     def run_from(h, c, lo, hi):
         out, s = m(x[lo:hi], state(h, c))
-        return out, (s if cfg.cell != "lstm" else s[0]), (None if cfg.cell != "lstm" else s[1])
+        return out, (s[0] if carries_c else s), (s[1] if carries_c else None)
 
     if xi is not None:  # randomized: scale the carried state's gradient by ξ_t on entering step t
 
@@ -307,7 +309,7 @@ def torch_truncated(scheme, case, device: str = "cpu", xi=None) -> dict:
     grads = {n: p.grad.detach().cpu().numpy() for n, p in m.named_parameters()}
     grads["input"] = x.grad.detach().cpu().numpy()
     grads["h0"] = h0.grad.detach().cpu().numpy() if h0.grad is not None else np.zeros(h0.shape)
-    if cfg.cell == "lstm":
+    if carries_c:
         grads["c0"] = c0.grad.detach().cpu().numpy() if c0.grad is not None else np.zeros(c0.shape)
     return grads
 

@@ -1,12 +1,12 @@
 """NumPy reference implementations of recurrent networks and hand-written BPTT.
 
 Time-major arrays ``(T, B, D)`` inside; PyTorch's parameter names, shapes and gate order.
-Submodules: ``network`` (forward/backward engine), ``losses``, ``truncation``, ``pairsum``,
+Submodules: ``cells`` (the cell registry: one module and one ``CellSpec`` per cell),
+``network`` (forward/backward engine), ``losses``, ``truncation``, ``pairsum``,
 ``randomized``, ``stateful``, ``clipping``, ``clip_frameworks``, ``finite_diff``,
-``fd_model``, ``jacobians``, ``profiles``, ``architectures``.
+``fd_model``, ``jacobians``, ``profiles``, ``architectures``, ``validation``.
 """
 
-from .validation import InvalidArgument
 from .activations import ACTIVATIONS, GAMMA
 from .architectures import (
     encoder_decoder_backward,
@@ -30,7 +30,8 @@ from .clipping import (
     global_norm,
     tensor_norm,
 )
-from .config import CELLS, RecurrentConfig, init_params
+from .cells import CELLS, CellSpec, cell_spec
+from .config import RecurrentConfig, init_params
 from .fd_model import NetworkLoss
 from .finite_diff import FiniteDifference, central_difference, complex_step, directional_derivative, richardson
 from .jacobians import (
@@ -61,11 +62,13 @@ from .truncation import (
     truncated_backward,
     window_starts,
 )
+from .validation import InvalidArgument
 
 __all__ = [
     "ACTIVATIONS",
     "CELLS",
     "GAMMA",
+    "CellSpec",
     "ClipResult",
     "ExactMoments",
     "FiniteDifference",
@@ -89,6 +92,7 @@ __all__ = [
     "Window",
     "adjoint_clipping",
     "backward",
+    "cell_spec",
     "central_difference",
     "chain_jacobians",
     "clip_after_backward",

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .validation import InvalidArgument, check_array, check_int, describe
 from .activations import activate
+from .cells import cell_spec
 from .config import RecurrentConfig
 from .network import ForwardResult, backward, forward
+from .validation import InvalidArgument, check_array, check_int, describe
 
 __all__ = [
     "EncoderDecoderResult",
@@ -118,7 +119,7 @@ def residual_forward(config: RecurrentConfig, params: dict, x, h0=None, c0=None,
     return ResidualResult(
         output=inp,
         h_n=np.concatenate([r.h_n for r in results]),
-        c_n=np.concatenate([r.c_n for r in results]) if config.cell == "lstm" else None,
+        c_n=np.concatenate([r.c_n for r in results]) if cell_spec(config.cell).has_cell_state else None,
         config=config,
         residual=tuple(flags),
         layers=tuple(results),
@@ -148,7 +149,7 @@ def residual_backward(params: dict, result: ResidualResult, d_output=None, d_h_n
     out = {name: grads[name] for name in config.param_shapes()}
     out["input"] = dy
     out["h0"] = np.concatenate(dh0)
-    if config.cell == "lstm":
+    if cell_spec(config.cell).has_cell_state:
         out["c0"] = np.concatenate(dc0)
     return out
 
@@ -177,7 +178,8 @@ def encoder_decoder_forward(enc_config, enc_params, dec_config, dec_params, x_en
             f"dec_config=RecurrentConfig({dec_config.describe()}): expected a decoder whose initial state "
             f"has the encoder's final-state shape {enc.h_n.shape}, it needs {want}"
         )
-    dc0 = enc.c_n if dec_config.cell == "lstm" and enc_config.cell == "lstm" else None
+    carries_c = cell_spec(dec_config.cell).has_cell_state and cell_spec(enc_config.cell).has_cell_state
+    dc0 = enc.c_n if carries_c else None
     if dc0 is not None and dc0.shape[-1] != dec_config.hidden_size:
         raise InvalidArgument(
             f"dec_config.hidden_size={dec_config.hidden_size}: expected {dc0.shape[-1]}, the encoder's cell size"

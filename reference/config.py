@@ -7,22 +7,22 @@ from functools import cached_property
 
 import numpy as np
 
-from .validation import InvalidArgument, check_bool, check_choice, check_int, check_positive_float, fail
 from .activations import ACTIVATIONS
+from .cells import CELLS, cell_spec, cells_that
+from .validation import InvalidArgument, check_bool, check_choice, check_int, check_positive_float, fail
 
 __all__ = ["CELLS", "RecurrentConfig", "init_params"]
-
-CELLS = ("rnn", "lstm", "gru")
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 @dataclass(frozen=True)
 class RecurrentConfig:
     """A (possibly stacked, bidirectional) recurrent network in PyTorch's conventions.
 
-    ``cell`` is ``"rnn"`` (Elman, with ``nonlinearity`` among tanh, relu, identity, sigmoid —
-    torch itself has only tanh and relu), ``"lstm"`` (gates i, f, g, o; optional
-    ``proj_size``) or ``"gru"`` (gates r, z, n; ``b_hn`` inside the reset product).
+    ``cell`` is a name of the cell registry (:data:`bpttcheck.reference.cells.CELLS`):
+    ``"rnn"`` (Elman, with ``nonlinearity`` among tanh, relu, identity, sigmoid — torch itself
+    has only tanh and relu), ``"lstm"`` (gates i, f, g, o; optional ``proj_size``) or ``"gru"``
+    (gates r, z, n; ``b_hn`` inside the reset product). What each cell allows (its
+    nonlinearities, a projection) is read from its :class:`~bpttcheck.reference.cells.CellSpec`.
     """
 
     cell: str
@@ -43,26 +43,29 @@ class RecurrentConfig:
         check_bool("bias", self.bias)
         check_bool("bidirectional", self.bidirectional)
         check_int("proj_size", self.proj_size, minimum=0)
-        if self.proj_size and self.cell != "lstm":
+        spec = cell_spec(self.cell)
+        if self.proj_size and not spec.projection:
             raise InvalidArgument(
                 f"proj_size={self.proj_size} (type=int): expected 0 for cell={self.cell!r}; "
-                "projections exist only for the LSTM"
+                f"projections exist only for {cells_that(lambda s: s.projection)}"
             )
         if self.proj_size >= self.hidden_size:
             raise InvalidArgument(
                 f"proj_size={self.proj_size} (type=int): expected a value smaller than "
                 f"hidden_size={self.hidden_size} (torch's rule)"
             )
-        if self.cell != "rnn" and self.nonlinearity != "tanh":
+        if self.nonlinearity not in spec.nonlinearities:
+            allowed = " or ".join(repr(a) for a in spec.nonlinearities)
+            fixed = "" if spec.takes_nonlinearity else " (its nonlinearity is fixed)"
             raise InvalidArgument(
-                f"nonlinearity={self.nonlinearity!r} (type=str): expected 'tanh' for "
-                f"cell={self.cell!r}; only the Elman RNN takes a nonlinearity"
+                f"nonlinearity={self.nonlinearity!r} (type=str): expected {allowed} for cell={self.cell!r}{fixed}"
             )
 
     @property
     def gates(self) -> int:
-        """Number of stacked row blocks in ``weight_ih``/``weight_hh`` (1, 4 or 3)."""
-        return _GATES[self.cell]
+        """Number of stacked row blocks in ``weight_ih``/``weight_hh`` (1, 4 or 3): the
+        cell's gate names are ``cell_spec(config.cell).gates``."""
+        return len(cell_spec(self.cell).gates)
 
     @property
     def num_directions(self) -> int:
@@ -75,9 +78,8 @@ class RecurrentConfig:
 
     @property
     def torch_mode(self) -> str:
-        if self.cell == "rnn":
-            return "RNN_" + self.nonlinearity.upper()
-        return self.cell.upper()
+        """torch's ``mode`` string for this network ("RNN_TANH", "LSTM", "GRU")."""
+        return cell_spec(self.cell).torch_mode(self.nonlinearity)
 
     def layer_input_size(self, layer: int) -> int:
         return self.input_size if layer == 0 else self.num_directions * self.output_size
@@ -106,8 +108,8 @@ class RecurrentConfig:
         return shapes
 
     def describe(self) -> str:
-        """A compact description for reports: ``lstm, L=2, bidir, proj=2, no bias``."""
-        parts = [self.cell if self.cell != "rnn" else f"rnn/{self.nonlinearity}"]
+        """A compact description for reports: ``lstm, D=2, H=3, L=2, bidirectional, proj=2``."""
+        parts = [f"{self.cell}/{self.nonlinearity}" if cell_spec(self.cell).takes_nonlinearity else self.cell]
         parts.append(f"D={self.input_size}, H={self.hidden_size}")
         if self.num_layers > 1:
             parts.append(f"L={self.num_layers}")

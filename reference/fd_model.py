@@ -19,8 +19,9 @@ import math
 
 import numpy as np
 
-from .validation import InvalidArgument, check_array, describe
+from .cells import cell_spec, cell_state_note
 from .config import RecurrentConfig
+from .validation import InvalidArgument, check_array, describe
 from .losses import LossSpec, loss_and_grad
 from .network import backward, forward
 
@@ -115,7 +116,7 @@ class NetworkLoss:
         B = base.h_n.shape[1]
         self.h0 = np.zeros((LD, B, config.output_size), self.dtype) if h0 is None else np.asarray(h0, self.dtype)
         self.c0 = None
-        if config.cell == "lstm":
+        if cell_spec(config.cell).has_cell_state:
             self.c0 = np.zeros((LD, B, config.hidden_size), self.dtype) if c0 is None else np.asarray(c0, self.dtype)
         self._check_loss(base, d_output, d_h_n, d_c_n, loss, target, readout)
         self.wrt = self._check_wrt(wrt)
@@ -124,7 +125,7 @@ class NetworkLoss:
         self.theta = self.layout.flatten(values)
         self._base = base
         #: For relu networks, each call appends a (K,) bool array: rows that cross a kink.
-        self.kink_log: list | None = [] if (config.cell == "rnn" and config.nonlinearity == "relu") else None
+        self.kink_log: list | None = [] if config.nonlinearity == "relu" else None
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -142,11 +143,11 @@ class NetworkLoss:
         self.d_output = None if d_output is None else check_array("d_output", d_output, base.output.shape)
         self.d_h_n = None if d_h_n is None else check_array("d_h_n", d_h_n, base.h_n.shape)
         if d_c_n is not None and base.c_n is None:
-            raise InvalidArgument(f"d_c_n={describe(d_c_n)}: expected None, only the LSTM has a cell state")
+            raise InvalidArgument(f"d_c_n={describe(d_c_n)}: expected None, {cell_state_note()}")
         self.d_c_n = None if d_c_n is None else check_array("d_c_n", d_c_n, base.c_n.shape)
 
     def _check_wrt(self, wrt) -> tuple[str, ...]:
-        names = tuple(self.config.param_shapes()) + STATE_NAMES[: 3 if self.config.cell == "lstm" else 2]
+        names = tuple(self.config.param_shapes()) + STATE_NAMES[: 3 if cell_spec(self.config.cell).has_cell_state else 2]
         if wrt is None:
             return names
         if isinstance(wrt, str) or not all(isinstance(n, str) for n in wrt):
@@ -199,12 +200,16 @@ class NetworkLoss:
 
         Such a row straddles a kink of relu (not differentiable at 0), where no finite
         difference means anything; the checks leave those elements out. The pattern is the
-        Elman layer's φ′ kept in its cache (0/1 for relu), compared over every step.
+        φ′ that a cell taking relu keeps in its cache (``derivative``: 0/1 for relu), compared
+        over every step.
         """
         flags = np.zeros(K, dtype=bool)
-        for cache, base in zip(res._caches, self._base._caches):
-            d, d0 = cache[3], base[3]  # (T, K, B, H) and (T, B, H)
-            flags |= np.any(d != d0[:, None], axis=tuple(i for i in range(d.ndim) if i != 1))
+        c = self.config
+        for layer in range(c.num_layers):
+            for direction in range(c.num_directions):
+                d = res.layer_cache(layer, direction).derivative  # (T, K, B, H)
+                d0 = self._base.layer_cache(layer, direction).derivative  # (T, B, H)
+                flags |= np.any(d != d0[:, None], axis=tuple(i for i in range(d.ndim) if i != 1))
         return flags
 
     def _spec_loss(self, output, K: int) -> np.ndarray:

@@ -14,6 +14,9 @@ with ``D_t = ∂S[t]/∂a_t`` the derivative with respect to the hidden-side pre
   ``∂h_t/∂c_{t-1} = W_hr·diag(o(1 − tanh²c_t)·f_t)``; the gates add D_t·W_hh.
 - GRU (torch's reset placement): ``diag(z) + diag(1−z)·∂n/∂h + diag(h_{t-1} − n)·∂z/∂h``.
 
+Each cell's D_t and E_t come from its ``CellSpec.step_jacobian`` (in its module of
+:mod:`bpttcheck.reference.cells`); this module composes them.
+
 ``D_t`` is kept because it also maps a state adjoint to the pre-activation adjoint whose outer
 product with h_{t-1} is that step's share of ∂L/∂W_hh (used by the per-lag profile). Singular
 values and norms are diagnostics, outside the holomorphic value paths of the reference.
@@ -25,10 +28,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .validation import InvalidArgument, check_int, describe
-from .activations import GAMMA, derivative, sigmoid
+from .activations import GAMMA
+from .cells import cell_spec, cell_state_note
 from .config import RecurrentConfig
 from .network import forward
+from .validation import InvalidArgument, check_int, describe
 
 __all__ = [
     "StepJacobians",
@@ -47,7 +51,8 @@ class StepJacobians:
     """Closed-form step Jacobians of one layer along a trajectory.
 
     jacobian (T, B, N, N): ∂S[t]/∂S[t-1]; d_pre (T, B, N, G): ∂S[t]/∂a_t; h_prev (T, B, P):
-    the h entering each step; states (T+1, B, N): S[-1] … S[T-1]. N = P (+ H for the LSTM).
+    the h entering each step; states (T+1, B, N): S[-1] … S[T-1]. N = P (+ H for a cell
+    with a cell state, the LSTM).
     """
 
     config: RecurrentConfig
@@ -67,9 +72,9 @@ class StepJacobians:
         return m[..., :P, :P]
 
     def cell_block(self, m: np.ndarray) -> np.ndarray:
-        """The ∂c/∂c block (…, H, H) of state-sized matrices (LSTM only)."""
-        if self.config.cell != "lstm":
-            raise InvalidArgument(f"cell={self.config.cell!r} (type=str): expected 'lstm'; only the LSTM has a cell state")
+        """The ∂c/∂c block (…, H, H) of state-sized matrices (cells with a cell state only)."""
+        if not cell_spec(self.config.cell).has_cell_state:
+            raise InvalidArgument(f"cell={self.config.cell!r} (type=str): expected a cell with a cell state; {cell_state_note()}")
         P = self.h_size
         return m[..., P:, P:]
 
@@ -85,37 +90,24 @@ def _check_single_layer(config) -> None:
         )
 
 
-def _diag(v: np.ndarray) -> np.ndarray:
-    """(…, n) → (…, n, n) diagonal matrices."""
-    out = np.zeros(v.shape + v.shape[-1:], dtype=v.dtype)
-    idx = np.arange(v.shape[-1])
-    out[..., idx, idx] = v
-    return out
-
-
 def step_jacobians(config: RecurrentConfig, params: dict, x, h0=None, c0=None) -> StepJacobians:
     """Closed-form ∂S[t]/∂S[t-1] for every step of a single-layer network's trajectory.
 
     x (T, B, D); h0 (1, B, P) and c0 (1, B, H) as for :func:`bpttcheck.reference.forward`.
-    The trajectory itself comes from the reference forward; gates are recomputed from it.
+    The trajectory (h, and c) comes from the reference forward's cache; the gates are
+    recomputed from it by the cell's ``step_jacobian``.
     """
     _check_single_layer(config)
     result = forward(config, params, x, h0, c0)
-    x = np.asarray(x, dtype=result.output.dtype)
-    T, B = x.shape[:2]
-    dtype = result.output.dtype
-    P = config.output_size
-    h_init = np.zeros((B, P), dtype) if h0 is None else np.asarray(h0, dtype)[0]
-    Hs = np.concatenate([h_init[None], result.output], axis=0)  # (T+1, B, P)
-    h_prev = Hs[:-1]
+    cache = result.layer_cache(0)
+    x, h_prev = cache.x, cache.states[:-1]
     W_ih, W_hh = params["weight_ih_l0"], params["weight_hh_l0"]
     a_in = x @ W_ih.T
     a_hh = h_prev @ W_hh.T
     if config.bias:
         a_in = a_in + params["bias_ih_l0"]
         a_hh = a_hh + params["bias_hh_l0"]
-    builder = {"rnn": _elman, "lstm": _lstm, "gru": _gru}[config.cell]
-    d_pre, direct, states = builder(config, params, a_in, a_hh, Hs, c0, dtype)
+    d_pre, direct, states = cell_spec(config.cell).step_jacobian(config, params, a_in, a_hh, cache)
     jac = d_pre @ _extend(W_hh, d_pre.shape[-2])
     if direct is not None:
         jac = jac + direct
@@ -130,51 +122,6 @@ def _extend(W_hh: np.ndarray, N: int) -> np.ndarray:
     out = np.zeros((G, N), dtype=W_hh.dtype)
     out[:, :P] = W_hh
     return out
-
-
-def _elman(config, params, a_in, a_hh, Hs, c0, dtype):
-    a = a_in + a_hh
-    return _diag(derivative(config.nonlinearity, a, Hs[1:])), None, Hs
-
-
-def _gru(config, params, a_in, a_hh, Hs, c0, dtype):
-    H = config.hidden_size
-    r = sigmoid(a_in[..., :H] + a_hh[..., :H])
-    z = sigmoid(a_in[..., H : 2 * H] + a_hh[..., H : 2 * H])
-    hn = a_hh[..., 2 * H :]  # W_hn h + b_hn: b_hn sits inside the reset product
-    n = np.tanh(a_in[..., 2 * H :] + r * hn)
-    dn = (1 - z) * (1 - n * n)
-    d_pre = np.concatenate(
-        [_diag(dn * hn * (r - r * r)), _diag((Hs[:-1] - n) * (z - z * z)), _diag(dn * r)], axis=-1
-    )
-    return d_pre, _diag(z), Hs
-
-
-def _lstm(config, params, a_in, a_hh, Hs, c0, dtype):
-    H, P = config.hidden_size, config.output_size
-    a = a_in + a_hh
-    i, f = sigmoid(a[..., :H]), sigmoid(a[..., H : 2 * H])
-    g, o = np.tanh(a[..., 2 * H : 3 * H]), sigmoid(a[..., 3 * H :])
-    T, B = a.shape[:2]
-    Cs = np.empty((T + 1, B, H), dtype=a.dtype)
-    Cs[0] = 0 if c0 is None else np.asarray(c0, dtype)[0]
-    for t in range(T):  # elementwise; the h trajectory already comes from the reference
-        Cs[t + 1] = f[t] * Cs[t] + i[t] * g[t]
-    tc = np.tanh(Cs[1:])
-    zero = np.zeros_like(i)
-    dc = np.concatenate([_diag(g * (i - i * i)), _diag(Cs[:-1] * (f - f * f)), _diag(i * (1 - g * g)), _diag(zero)], axis=-1)
-    do = o * (1 - tc * tc)
-    dm = do[..., None] * dc
-    dm[..., 3 * H :] += _diag(tc * (o - o * o))
-    m_c = _diag(do * f)  # ∂m_t/∂c_{t-1} through c_t
-    W_hr = params.get("weight_hr_l0")
-    if W_hr is not None:
-        dm, m_c = W_hr @ dm, W_hr @ m_c
-    d_pre = np.concatenate([dm, dc], axis=-2)  # (T, B, P+H, 4H)
-    direct = np.zeros((T, B, P + H, P + H), dtype=a.dtype)
-    direct[..., :P, P:] = m_c
-    direct[..., P:, P:] = _diag(f)
-    return d_pre, direct, np.concatenate([Hs, Cs], axis=-1)
 
 
 def chain_jacobians(step: StepJacobians, end: int | None = None) -> np.ndarray:

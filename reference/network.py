@@ -13,13 +13,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import elman, gru, lstm
-from .validation import InvalidArgument, check_array, check_bool, check_lengths, describe, real_dtype
+from .cells import cell_spec, cell_state_note
 from .config import RecurrentConfig
+from .validation import InvalidArgument, check_array, check_bool, check_int, check_lengths, describe, real_dtype
 
 __all__ = ["ForwardResult", "forward", "backward", "Crossing", "compose_crossings"]
-
-_CELLS = {"rnn": elman, "lstm": lstm, "gru": gru}
 
 #: ``crossing(t, dh, dc) -> (dh, dc)``: applied to the adjoint carried from step t back to
 #: step t-1 (t = 0: back to the initial state), in every layer and direction.
@@ -47,7 +45,8 @@ class ForwardResult:
     """What :func:`forward` returns: output, final states, and what the backward needs.
 
     output (T, B, directions·P) — (B, T, …) with ``batch_first``; h_n (layers·directions, B, P);
-    c_n (layers·directions, B, H) for the LSTM, else None.
+    c_n (layers·directions, B, H) for a cell with a cell state (the LSTM), else None.
+    :meth:`layer_cache` gives one layer's and direction's named cache.
     """
 
     output: np.ndarray
@@ -59,6 +58,28 @@ class ForwardResult:
     stack_shape: tuple = ()
     _caches: list = field(repr=False, default_factory=list)
     _order: np.ndarray | None = field(repr=False, default=None)  # reversal within lengths
+
+    @property
+    def has_cache(self) -> bool:
+        """False for a forward run with ``keep_cache=False`` (it cannot be differentiated)."""
+        return bool(self._caches) and self._caches[0] is not None
+
+    def layer_cache(self, layer: int = 0, direction: int = 0):
+        """The named cache (``cell_spec(config.cell).cache_type``) of one layer and direction.
+
+        Its ``states`` field (T+1, …, B, P) holds the h entering each step (``states[0]`` =
+        h0, time-major, in the direction's own time order), ``cell_states`` the c of a cell
+        with a cell state.
+        """
+        c = self.config
+        layer = check_int("layer", layer, minimum=0, maximum=c.num_layers - 1)
+        direction = check_int("direction", direction, minimum=0, maximum=c.num_directions - 1)
+        if not self.has_cache:
+            raise InvalidArgument(
+                "result was computed with keep_cache=False: expected the result of a forward with "
+                "keep_cache=True (the default), which keeps the caches"
+            )
+        return self._caches[layer * c.num_directions + direction]
 
 
 def _reverse_order(lengths, T: int, B: int):
@@ -139,6 +160,7 @@ def forward(
     if not isinstance(config, RecurrentConfig):
         raise InvalidArgument(f"config={describe(config)}: expected a RecurrentConfig")
     batch_first = check_bool("batch_first", batch_first)
+    spec = cell_spec(config.cell)
     S = _check_params(config, params)
     ns = len(S)
     if isinstance(x, np.ndarray) and x.ndim == 3 + ns and ns:
@@ -157,15 +179,15 @@ def forward(
     if h0 is not None:
         h0 = _check_state("h0", h0, S, (LD, B, P), state_dims + ("P",))
     if c0 is not None:
-        if config.cell != "lstm":
-            raise InvalidArgument(f"c0={describe(c0)}: expected None, only the LSTM has a cell state")
+        if not spec.has_cell_state:
+            raise InvalidArgument(f"c0={describe(c0)}: expected None, {cell_state_note()}")
         c0 = _check_state("c0", c0, S, (LD, B, H), state_dims + ("hidden_size",))
     real_dtype(x, h0, c0, *params.values())
     lengths = check_lengths(lengths, T, B)
     dtype = np.result_type(x, *(a for a in (h0, c0) if a is not None), *params.values())
     x = (np.moveaxis(x, ns, 0) if ns else x).astype(dtype, copy=False)  # (T, *S', B, D)
     h0 = _initial_state(h0, dtype, S + (LD, B, P))
-    if config.cell == "lstm":
+    if spec.has_cell_state:
         c0 = _initial_state(c0, dtype, S + (LD, B, H))
     mask = None
     if lengths is not None:
@@ -173,7 +195,6 @@ def forward(
     order = None
     if config.bidirectional and lengths is not None:
         order = _reverse_order(lengths, T, B)
-    cell = _CELLS[config.cell]
     caches, h_n, c_n = [], [], []
     inp = x
     for layer in range(config.num_layers):
@@ -181,7 +202,7 @@ def forward(
         for d in range(config.num_directions):
             idx = layer * config.num_directions + d
             xin = inp if d == 0 else _gather_time(inp, order, ns)
-            y, hT, cT, cache = cell.forward(
+            y, hT, cT, cache = spec.forward(
                 xin, _layer_weights(config, params, layer, d), h0[..., idx, :, :],
                 None if c0 is None else c0[..., idx, :, :], mask, config.nonlinearity, keep_cache,
             )
@@ -196,7 +217,7 @@ def forward(
     return ForwardResult(
         output=output,
         h_n=np.stack(h_n, axis=ns),
-        c_n=np.stack(c_n, axis=ns) if config.cell == "lstm" else None,
+        c_n=np.stack(c_n, axis=ns) if spec.has_cell_state else None,
         config=config,
         batch_first=batch_first,
         lengths=lengths,
@@ -245,7 +266,7 @@ def backward(
     if not isinstance(result, ForwardResult):
         raise InvalidArgument(f"result={describe(result)}: expected the ForwardResult of forward()")
     config = result.config
-    if result._caches and result._caches[0] is None:
+    if not result.has_cache:
         raise InvalidArgument(
             "result was computed with keep_cache=False: expected the result of a forward with "
             "keep_cache=True (the default), which keeps what the backward needs"
@@ -270,9 +291,9 @@ def backward(
         d_h_n = check_array("d_h_n", d_h_n, result.h_n.shape, dims=("layers*directions", "B", "P"))
     if d_c_n is not None:
         if result.c_n is None:
-            raise InvalidArgument(f"d_c_n={describe(d_c_n)}: expected None, only the LSTM has a cell state")
+            raise InvalidArgument(f"d_c_n={describe(d_c_n)}: expected None, {cell_state_note()}")
         d_c_n = check_array("d_c_n", d_c_n, result.c_n.shape, dims=("layers*directions", "B", "hidden_size"))
-    cell = _CELLS[config.cell]
+    spec = cell_spec(config.cell)
     order = result._order
     grads: dict[str, np.ndarray] = {}
     dh0 = [None] * LD
@@ -288,10 +309,10 @@ def backward(
             dhT = None if d_h_n is None else d_h_n[idx]
             dcT = None if d_c_n is None else d_c_n[idx]
             if magnitudes:
-                cache, dyd = cell.magnitude_cache(cache), np.abs(dyd)
+                cache, dyd = spec.magnitude_cache(cache), np.abs(dyd)
                 dhT = None if dhT is None else np.abs(dhT)
                 dcT = None if dcT is None else np.abs(dcT)
-            dx, dh, dc, g = cell.backward(cache, dyd, dhT, dcT, crossing)
+            dx, dh, dc, g = spec.backward(cache, dyd, dhT, dcT, crossing)
             if d == 1:
                 dx = _gather_time(dx, order, 0)
             d_in = dx if d_in is None else d_in + dx
@@ -303,6 +324,6 @@ def backward(
     ordered = {name: grads[name] for name in config.param_shapes()}
     ordered["input"] = dy.transpose(1, 0, 2) if result.batch_first else dy
     ordered["h0"] = np.stack(dh0)
-    if config.cell == "lstm":
+    if spec.has_cell_state:
         ordered["c0"] = np.stack(dc0)
     return ordered

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cells import cell_spec
 from .network import backward, forward
 from .truncation import check_problem, window_starts
 
@@ -144,7 +145,7 @@ def pair_contributions(config, params, x, d_output, h0=None, c0=None) -> PairCon
     T = x.shape[0]
     layout = None
     C = None
-    init_keys = ("h0", "c0") if config.cell == "lstm" else ("h0",)
+    init_keys = ("h0", "c0") if cell_spec(config.cell).has_cell_state else ("h0",)
     for a in range(T):
         h, c = _state_before(config, params, x, h0, c0, a)
         r = forward(config, params, x[a:], h, c)

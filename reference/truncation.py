@@ -38,8 +38,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .validation import InvalidArgument, check_array, check_int, describe, fail
+from .cells import cell_spec
 from .config import RecurrentConfig
+from .validation import InvalidArgument, check_array, check_int, describe, fail
 from .network import backward, forward
 
 __all__ = [
@@ -318,34 +319,18 @@ def check_problem(config, params, x, d_output, h0=None, c0=None):
 
 def frozen_states(config, params, result, x, c0=None):
     """States entering every step, per layer: Hs (T+1, L, B, P) with Hs[t] = H[t-1]
-    (Hs[0] = h0), and Cs (T+1, L, B, H) for the LSTM (else None).
+    (Hs[0] = h0), and Cs (T+1, L, B, H) for a cell with a cell state (else None).
 
-    The h trajectory comes from the forward's caches (index 2 holds the states); the LSTM's
-    cell states are not cached, so c is rebuilt from the gates recomputed on the known h
-    trajectory in one matrix product per layer, then c_t = f⊙c_{t-1} + i⊙g.
+    Both come from the forward's named caches (``states`` and ``cell_states``), so the
+    windows restart from exactly the states the forward computed. ``params``, ``x`` and
+    ``c0`` are no longer read (kept for the callers' signature).
     """
     L = config.num_layers
-    Hs = np.stack([result._caches[layer][2] for layer in range(L)], axis=1)
-    if config.cell != "lstm":
+    caches = [result.layer_cache(layer) for layer in range(L)]
+    Hs = np.stack([cache.states for cache in caches], axis=1)
+    if not cell_spec(config.cell).has_cell_state:
         return Hs, None
-    T = Hs.shape[0] - 1
-    H = config.hidden_size
-    Cs = np.empty((T + 1, L, Hs.shape[2], H), dtype=Hs.dtype)
-    inp = x
-    for layer in range(L):
-        sfx = f"_l{layer}"
-        pre = inp @ params["weight_ih" + sfx].T + Hs[:-1, layer] @ params["weight_hh" + sfx].T
-        if config.bias:
-            pre = pre + params["bias_ih" + sfx] + params["bias_hh" + sfx]
-        sig = 0.5 + 0.5 * np.tanh(0.5 * pre)
-        i, f, o = sig[..., :H], sig[..., H : 2 * H], sig[..., 3 * H :]
-        ig = i * np.tanh(pre[..., 2 * H : 3 * H])
-        Cs[0, layer] = 0 if c0 is None else c0[layer]
-        for t in range(T):
-            Cs[t + 1, layer] = f[t] * Cs[t, layer] + ig[t]
-        inp = Hs[1:, layer]
-    del o
-    return Hs, Cs
+    return Hs, np.stack([cache.cell_states for cache in caches], axis=1)
 
 
 def _windows(config, params, x, d_output, f, Hs, Cs):
@@ -373,7 +358,7 @@ def _windows(config, params, x, d_output, f, Hs, Cs):
     grads = {k: v for k, v in g.items() if k not in ("input", "h0", "c0")}
     grads["input"] = dx
     grads["h0"] = g["h0"].reshape(config.num_layers, G, B, -1)[:, first].sum(axis=1)
-    if config.cell == "lstm":
+    if cell_spec(config.cell).has_cell_state:
         grads["c0"] = g["c0"].reshape(config.num_layers, G, B, -1)[:, first].sum(axis=1)
     return grads
 

@@ -9,22 +9,36 @@ Written from SPEC §2, independently of the NumPy reference's cell code::
 
 Vectors are column matrices: x (D×1), h (P×1), c (H×1); weight_ih (G·H × D), weight_hh
 (G·H × P), weight_hr (P × H). Parameters are keyed by torch's full names (``weight_hh_l0``).
+
+The transcriptions form a registry keyed by cell name: each cell's
+:class:`~bpttcheck.reference.cells.CellSpec` names its step function here
+(``symbolic="bpttcheck.symbolic.cells.lstm_step"``) and :func:`transcription` resolves it, so
+a new cell adds one function to this module. Every step has the signature
+``(config, params, x, h, c) -> (h', c')`` (c and c' None for a cell without a cell state).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+
 import sympy as sp
 
-from bpttcheck.reference.validation import InvalidArgument, describe
+from bpttcheck.reference.cells import cell_spec
 from bpttcheck.reference.config import RecurrentConfig
+from bpttcheck.reference.validation import InvalidArgument, describe
 
 from .functions import activation, sigmoid, tanh
 
 __all__ = [
     "check_single_layer",
+    "elman_step",
+    "gru_step",
+    "lstm_step",
     "param_symbols",
     "state_sizes",
     "step",
+    "transcription",
     "vector_symbols",
 ]
 
@@ -79,8 +93,8 @@ def vector_symbols(prefix: str, n: int, *index) -> sp.Matrix:
 
 
 def state_sizes(config: RecurrentConfig) -> tuple[int, int]:
-    """(size of h, size of c): (P, H) for the LSTM, (H, 0) otherwise."""
-    return (config.output_size, config.hidden_size if config.cell == "lstm" else 0)
+    """(size of h, size of c): (P, H) for a cell with a cell state (the LSTM), (P, 0) otherwise."""
+    return (config.output_size, config.hidden_size if cell_spec(config.cell).has_cell_state else 0)
 
 
 def _weights(params: dict, config: RecurrentConfig):
@@ -96,23 +110,51 @@ def _add_bias(a, b):
     return a if b is None else a + b
 
 
+@functools.cache
+def transcription(cell: str):
+    """The SymPy step of ``cell``: the function its CellSpec names in ``symbolic``."""
+    dotted = cell_spec(cell).symbolic
+    module_name, _, attr = dotted.rpartition(".")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidArgument(f"cell={cell!r}: its CellSpec.symbolic={dotted!r} does not name a SymPy step "
+                              f"function ({type(exc).__name__}: {exc}); expected 'package.module.function'") from None
+    if not callable(fn):
+        raise InvalidArgument(f"cell={cell!r}: its CellSpec.symbolic={dotted!r} is {describe(fn)}; expected a function")
+    return fn
+
+
 def step(config: RecurrentConfig, params: dict, x: sp.Matrix, h: sp.Matrix, c: sp.Matrix | None = None):
-    """One step of the cell: ``(h', c')`` (c' is None except for the LSTM)."""
+    """One step of the cell: ``(h', c')`` (c' is None for a cell without a cell state)."""
+    return transcription(config.cell)(config, params, x, h, c)
+
+
+def elman_step(config: RecurrentConfig, params: dict, x: sp.Matrix, h: sp.Matrix, c=None):
+    """rnn: h' = φ(W_ih x + b_ih + W_hh h + b_hh)."""
+    W_ih, W_hh, b_ih, b_hh, _ = _weights(params, config)
+    a = _add_bias(_add_bias(W_ih * x, b_ih) + W_hh * h, b_hh)
+    return a.applyfunc(lambda e: activation(config.nonlinearity, e)), None
+
+
+def lstm_step(config: RecurrentConfig, params: dict, x: sp.Matrix, h: sp.Matrix, c: sp.Matrix):
+    """lstm: gates i, f, g, o; c' = f⊙c + i⊙g, h' = o⊙tanh(c') (times W_hr with proj_size)."""
     W_ih, W_hh, b_ih, b_hh, W_hr = _weights(params, config)
     H = config.hidden_size
-    if config.cell == "rnn":
-        a = _add_bias(_add_bias(W_ih * x, b_ih) + W_hh * h, b_hh)
-        return a.applyfunc(lambda e: activation(config.nonlinearity, e)), None
-    if config.cell == "lstm":
-        a = _add_bias(_add_bias(W_ih * x, b_ih) + W_hh * h, b_hh)
-        i = _block(a, 0, H).applyfunc(sigmoid)
-        f = _block(a, 1, H).applyfunc(sigmoid)
-        g = _block(a, 2, H).applyfunc(tanh)
-        o = _block(a, 3, H).applyfunc(sigmoid)
-        c_new = f.multiply_elementwise(c) + i.multiply_elementwise(g)
-        m = o.multiply_elementwise(c_new.applyfunc(tanh))
-        return (m if W_hr is None else W_hr * m), c_new
-    # GRU: the hidden-side pre-activation of n keeps b_hn, and r multiplies all of it.
+    a = _add_bias(_add_bias(W_ih * x, b_ih) + W_hh * h, b_hh)
+    i = _block(a, 0, H).applyfunc(sigmoid)
+    f = _block(a, 1, H).applyfunc(sigmoid)
+    g = _block(a, 2, H).applyfunc(tanh)
+    o = _block(a, 3, H).applyfunc(sigmoid)
+    c_new = f.multiply_elementwise(c) + i.multiply_elementwise(g)
+    m = o.multiply_elementwise(c_new.applyfunc(tanh))
+    return (m if W_hr is None else W_hr * m), c_new
+
+
+def gru_step(config: RecurrentConfig, params: dict, x: sp.Matrix, h: sp.Matrix, c=None):
+    """gru: the hidden-side pre-activation of n keeps b_hn, and r multiplies all of it."""
+    W_ih, W_hh, b_ih, b_hh, _ = _weights(params, config)
+    H = config.hidden_size
     gi = _add_bias(W_ih * x, b_ih)
     gh = _add_bias(W_hh * h, b_hh)
     r = (_block(gi, 0, H) + _block(gh, 0, H)).applyfunc(sigmoid)

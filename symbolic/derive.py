@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from bpttcheck.reference.validation import check_choice, check_int
+from bpttcheck.reference.cells import CELLS, cell_spec
 from bpttcheck.reference.config import RecurrentConfig
+from bpttcheck.reference.validation import check_choice, check_int
 
 from .cells import param_symbols, state_sizes, step, vector_symbols
 from .identities import reduces_to_zero
@@ -40,7 +41,7 @@ def equations(cell: str = "rnn", nonlinearity: str = "tanh", T: int = 3, hidden:
     """The pieces of the derivation as (label, LaTeX) lists, keyed by section."""
     from .unroll import gradient, unroll
 
-    check_choice("cell", cell, ("rnn", "lstm", "gru"))
+    check_choice("cell", cell, CELLS)
     T = check_int("T", T, minimum=1, maximum=8)
     config = RecurrentConfig(cell, check_int("inputs", inputs, minimum=1), check_int("hidden", hidden, minimum=1), nonlinearity=nonlinearity)
     u = unroll(config, T)
@@ -109,7 +110,8 @@ def derivation(cell: str = "rnn", nonlinearity: str = "tanh", T: int = 3, hidden
     """The derivation as a LaTeX fragment (``fmt="latex"``) or Markdown with $$…$$ blocks."""
     check_choice("fmt", fmt, ("latex", "markdown"))
     parts = equations(cell, nonlinearity, T, hidden, inputs)
-    title = f"BPTT for {cell}" + (f" ({nonlinearity})" if cell == "rnn" else "") + f", T = {T}, hidden = {hidden}, input = {inputs}"
+    takes = cell_spec(cell).takes_nonlinearity
+    title = f"BPTT for {cell}" + (f" ({nonlinearity})" if takes else "") + f", T = {T}, hidden = {hidden}, input = {inputs}"
     heads = {
         "cell": "Cell equations (PyTorch's layout)",
         "loss": "Unrolled loss (g_t: the cotangent of the output at step t)",

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import sys
 
+from bpttcheck.reference.cells import CELLS
+
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell (default rnn)")
+    parser.add_argument("--cell", choices=CELLS, default="rnn", help="recurrent cell (default rnn)")
     parser.add_argument("--nonlinearity", choices=("tanh", "relu", "identity", "sigmoid"), default="tanh",
                         help="activation of the Elman RNN (default tanh)")
     parser.add_argument("-T", type=int, default=3, help="number of time steps, 1..8 (default 3)")

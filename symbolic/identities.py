@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from bpttcheck.reference.validation import check_choice, check_int
+from bpttcheck.reference.cells import cell_spec
 from bpttcheck.reference.config import RecurrentConfig
 
 from .cells import param_symbols, step, vector_symbols
@@ -213,7 +214,7 @@ def _step_parts(config):
     P, H = config.output_size, config.hidden_size
     x = vector_symbols("x", config.input_size)
     h = vector_symbols("h", P)
-    c = vector_symbols("c", H) if config.cell == "lstm" else None
+    c = vector_symbols("c", H) if cell_spec(config.cell).has_cell_state else None
     return p, x, h, c
 
 

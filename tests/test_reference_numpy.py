@@ -16,6 +16,7 @@ from bpttcheck.properties.strategies import cases, configs, make_case
 from bpttcheck.properties.tolerance import implementation_tolerance
 from bpttcheck.properties.torch_checks import compare_results
 from bpttcheck.reference import RecurrentConfig, backward, forward
+from bpttcheck.reference.cells import CELLS, cell_spec
 
 
 def _results(result, grads) -> dict:
@@ -89,7 +90,7 @@ def test_a_stack_is_its_layers_composed_by_hand(case):
         h_n.append(result.h_n)
         c_n.append(result.c_n)
     got = {"output": x, "h_n": np.concatenate(h_n)}
-    if c.cell == "lstm":
+    if cell_spec(c.cell).has_cell_state:
         got["c_n"] = np.concatenate(c_n)
     d_out = case.d_output
     for k in range(L - 1, -1, -1):
@@ -134,12 +135,12 @@ def test_bidirectional_is_forward_and_reversed_backward(case):
                   at(case.d_h_n, 1), at(case.d_c_n, 1), lengths=case.lengths)
     got = {"output": np.concatenate([fw.output, rev(bw.output)], axis=-1),
            "h_n": np.concatenate([fw.h_n, bw.h_n]), "input": gf["input"] + rev(gb["input"])}
-    if c.cell == "lstm":
+    if cell_spec(c.cell).has_cell_state:
         got["c_n"] = np.concatenate([fw.c_n, bw.c_n])
     got.update({k: v for k, v in gf.items() if k.startswith(("weight", "bias"))})
     got.update({k + "_reverse": v for k, v in gb.items() if k.startswith(("weight", "bias"))})
     got["h0"] = np.concatenate([gf["h0"], gb["h0"]])
-    if c.cell == "lstm":
+    if cell_spec(c.cell).has_cell_state:
         got["c0"] = np.concatenate([gf["c0"], gb["c0"]])
     expected = _results(*case.reference())
     if case.h0 is None:
@@ -174,10 +175,10 @@ def test_float32_stays_within_the_policy_of_float64(case):
                     context="reference in float32 vs float64; " + c32.describe())
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_complex_dtype_gives_the_complex_step_derivative(cell):
     """Im L(θ + i·h·v)/h = ⟨∇L, v⟩ to rounding: the reference stays holomorphic."""
-    config = RecurrentConfig(cell, 3, 4, num_layers=2, bidirectional=True, proj_size=2 if cell == "lstm" else 0)
+    config = RecurrentConfig(cell, 3, 4, num_layers=2, bidirectional=True, proj_size=2 if cell_spec(cell).projection else 0)
     case = make_case(config, T=5, B=2, seed=3, lengths=[5, 3])
     result, grads = case.reference()
     rng = np.random.default_rng(7)

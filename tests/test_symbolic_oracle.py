@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from bpttcheck.properties.compare import Mismatch
 from bpttcheck.reference import RecurrentConfig, init_params
 from bpttcheck.symbolic import truncation as tr
-from bpttcheck.symbolic.checks import (
+from bpttcheck.properties.symbolic_checks import (
     check_against_oracle,
     check_lambdified,
     reference_gradients,

@@ -14,12 +14,13 @@ from functools import partial
 
 import numpy as np
 
+from bpttcheck.reference.cells import cell_spec
+
 from ..runner import PropertyCheck
 from .common import Guarded, check_id, devices_for, dtype_variant, precision_mode, round_to
 
 __all__ = ["cell_checks", "module_checks", "variant_case"]
 
-_TORCH_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 #: option group -> (what it needs from the configuration/case, a description for a decline)
 _GROUPS = {
@@ -46,12 +47,12 @@ def _snippet(spec, kind, case, device, variant) -> str:
     run = "run_module" if kind == "module" else "run_cell"
     build = (f"m = build(cls, (config.input_size, config.hidden_size), dict(num_layers=config.num_layers, bias=config.bias, "
              f"batch_first={case.batch_first}, bidirectional=config.bidirectional"
-             + (", nonlinearity=config.nonlinearity" if case.config.cell == "rnn" else "")
+             + (", nonlinearity=config.nonlinearity" if cell_spec(case.config.cell).takes_nonlinearity else "")
              + (", proj_size=config.proj_size" if case.config.proj_size else "")
              + f"), device={device!r}, dtype={variant.dtype!r}, option='', context='')"
              if kind == "module" else
              f"m = build(cls, (config.input_size, config.hidden_size), dict(bias=config.bias"
-             + (", nonlinearity=config.nonlinearity" if case.config.cell == "rnn" else "")
+             + (", nonlinearity=config.nonlinearity" if cell_spec(case.config.cell).takes_nonlinearity else "")
              + f"), device={device!r}, dtype={variant.dtype!r}, option='', context='')")
     rename = "" if kind == "module" else ", rename=lambda n: n[:-3]"
     return case.reproducer(f"""from bpttcheck.properties.oracle import load_target
@@ -82,7 +83,7 @@ def _options(case) -> str:
         parts.append("batch_first=True")
     if case.lengths is not None:
         parts.append("PackedSequence input")
-    if c.cell == "rnn":
+    if cell_spec(c.cell).takes_nonlinearity:
         parts.append(f"nonlinearity={c.nonlinearity!r}")
     return ", ".join(parts)
 
@@ -97,7 +98,7 @@ def _module_body(cls, spec, device, variant, case):
     rep = lambda: _snippet(spec, "module", case, device, variant)  # noqa: E731
     kwargs = dict(num_layers=cfg.num_layers, bias=cfg.bias, batch_first=case.batch_first,
                   bidirectional=cfg.bidirectional)
-    if cfg.cell == "rnn":
+    if cell_spec(cfg.cell).takes_nonlinearity:
         kwargs["nonlinearity"] = cfg.nonlinearity
     if cfg.proj_size:
         kwargs["proj_size"] = cfg.proj_size
@@ -118,7 +119,7 @@ def _cell_body(cls, spec, device, variant, case):
     ctx = _context(spec, case, device, variant)
     rep = lambda: _snippet(spec, "cell", case, device, variant)  # noqa: E731
     kwargs = dict(bias=cfg.bias)
-    if cfg.cell == "rnn":
+    if cell_spec(cfg.cell).takes_nonlinearity:
         kwargs["nonlinearity"] = cfg.nonlinearity
     with precision_mode(device, variant):
         m = build(cls, (cfg.input_size, cfg.hidden_size), kwargs, device=device, dtype=variant.dtype,
@@ -145,7 +146,7 @@ def _strategy(cell, group, variant, kind):
 
 
 def module_checks(spec, cls, cell, *, device="cpu", dtypes=("float64", "float32")) -> list[PropertyCheck]:
-    groups = [g for g in _GROUPS if g != "proj_size" or cell == "lstm"]
+    groups = [g for g in _GROUPS if g != "proj_size" or cell_spec(cell).projection]
     return _checks("module", spec, cls, cell, groups, _module_body, device, dtypes)
 
 

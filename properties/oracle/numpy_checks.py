@@ -20,6 +20,8 @@ from functools import partial
 
 import numpy as np
 
+from bpttcheck.reference.cells import TORCH_CELLS, cell_spec
+
 from ..runner import PropertyCheck
 from .common import Guarded, TargetFailure, call_target, check_id, require_same_inputs, snapshot
 from .tbptt_checks import with_initial_states
@@ -50,7 +52,7 @@ def _body(fn, spec, dtype, drawn_case):
     from ..torch_checks import compare_results
 
     case = with_initial_states(drawn_case).astype(np.dtype(dtype))
-    case = replace(case, d_c_n=case.d_c_n if case.config.cell == "lstm" else None)
+    case = replace(case, d_c_n=case.d_c_n if cell_spec(case.config.cell).has_cell_state else None)
     ctx = f"{spec}, {dtype}; {case.describe()}"
     rep = lambda: _snippet(spec, case)  # noqa: E731
     args = (dict(case.params), case.x, case.h0, case.c0, case.d_output, case.d_h_n, case.d_c_n)
@@ -88,9 +90,9 @@ def numpy_checks(spec, fn, *, dtypes=("float64", "float32")) -> list[PropertyChe
     for dtype in dtypes:
         if dtype not in ("float64", "float32"):
             continue  # NumPy has no bfloat16; half precision is a torch/CUDA concern
-        for cell in ("rnn", "lstm", "gru"):
+        for cell in TORCH_CELLS:  # the cells user implementations are expected to cover
             for group in _GROUPS:
-                if group == "proj_size" and cell != "lstm":
+                if group == "proj_size" and not cell_spec(cell).projection:
                     continue
                 out.append(PropertyCheck(
                     name=f"{spec} (numpy) {cell} {group}, {dtype}",

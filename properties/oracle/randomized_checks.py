@@ -27,6 +27,7 @@ from functools import partial
 
 import numpy as np
 
+from bpttcheck.reference.cells import TORCH_CELLS
 from bpttcheck.reference.pairsum import pair_contributions
 from bpttcheck.reference.randomized import independent_moments, pattern_weights
 
@@ -299,7 +300,7 @@ def _strategy(cell, max_T):
 
     from ..strategies import cases, configs
 
-    conf = configs(cells=(cell,) if cell != "all" else ("rnn", "lstm", "gru"), activations=("tanh",), bidirectional=False, proj=False, max_layers=2)
+    conf = configs(cells=(cell,) if cell != "all" else TORCH_CELLS, activations=("tanh",), bidirectional=False, proj=False, max_layers=2)
 
     @st.composite
     def drawn(draw):
@@ -314,7 +315,7 @@ def randomized_checks(spec, fn, *, device="cpu") -> list[PropertyCheck]:
     out = []
     for dev, skip in devices_for(device):
         for part, body, max_T, examples, cells in (
-                ("exact", _exact_body, EXACT_MAX_T, None, ("rnn", "lstm", "gru")),
+                ("exact", _exact_body, EXACT_MAX_T, None, TORCH_CELLS),
                 ("determinism", _determinism_body, 6, None, ("all",)),
                 ("statistical", _statistical_body, 4, 3, ("all",))):
             for cell in cells:

@@ -15,6 +15,8 @@ import inspect
 import os
 import sys
 
+from bpttcheck.reference.cells import TORCH_CELLS
+
 __all__ = [
     "CELLS",
     "KINDS",
@@ -28,7 +30,8 @@ __all__ = [
 
 #: The kinds of target the oracle can verify (README: one protocol each).
 KINDS = ("module", "cell", "step", "clip", "tbptt", "randomized", "numpy")
-CELLS = ("rnn", "lstm", "gru")
+#: The cells a module or cell target can be: those torch has classes for (the cell registry's).
+CELLS = TORCH_CELLS
 
 #: Positional arity and parameter-name hints of the function protocols.
 _PROTOCOLS = {
@@ -81,11 +84,13 @@ def _torch_module_class(obj) -> bool:
 
 
 def cell_of(obj) -> str | None:
-    """rnn, lstm or gru from a ``mode`` attribute (torch's "LSTM", "RNN_TANH", …) or the class name."""
+    """rnn, lstm or gru from a ``mode`` attribute (torch's "LSTM", "RNN_TANH", …) or the class name.
+
+    Cells are tried in reverse registry order, so the generic "rnn" (as in "MyGRURNN") comes last."""
     for text in (getattr(obj, "mode", None), getattr(obj, "__name__", None), type(obj).__name__):
         if isinstance(text, str):
             t = text.lower()
-            for cell in ("lstm", "gru", "rnn"):
+            for cell in reversed(CELLS):
                 if cell in t:
                     return cell
     return None
@@ -153,7 +158,7 @@ def parse_kind(kind):
                           + (f" (did you mean {close[0]!r}?)" if close else ""))
     if cell and (base not in ("module", "cell") or cell not in CELLS):
         raise TargetError(f"kind={kind!r}: a cell can be named only for module or cell kinds, as "
-                          "'module:lstm', 'cell:gru' (one of rnn, lstm, gru)")
+                          f"'module:lstm', 'cell:gru' (one of {', '.join(CELLS)})")
     return base, cell or None
 
 

@@ -18,6 +18,7 @@ from functools import partial
 
 import numpy as np
 
+from bpttcheck.reference.cells import TORCH_CELLS, cell_spec
 from bpttcheck.reference.pairsum import pair_sum
 from bpttcheck.reference.truncation import SlidingWindow, Subsequence, WilliamsPeng
 
@@ -70,7 +71,7 @@ def with_initial_states(case):
     cfg = case.config
     L = cfg.num_layers * cfg.num_directions
     h0 = case.h0 if case.h0 is not None else np.zeros((L, case.B, cfg.output_size))
-    c0 = case.c0 if case.c0 is not None or cfg.cell != "lstm" else np.zeros((L, case.B, cfg.hidden_size))
+    c0 = case.c0 if case.c0 is not None or not cell_spec(cfg.cell).has_cell_state else np.zeros((L, case.B, cfg.hidden_size))
     return replace(case, h0=h0, c0=c0)
 
 
@@ -123,7 +124,7 @@ class Protocol:
         self.module = torch_layer(cfg, case.params, device=device)
         t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float64, device=device)  # noqa: E731
         self.x, self.h0, self.cot = t(case.x), t(case.h0), t(case.d_output)
-        self.c0 = t(case.c0) if cfg.cell == "lstm" else None
+        self.c0 = t(case.c0) if cell_spec(cfg.cell).has_cell_state else None
         self.hx = (self.h0, self.c0) if self.c0 is not None else self.h0
         self.weights = [p.detach().clone() for p in self.module.parameters()]
         self.before = snapshot(self.x, self.h0, self.c0, self.cot)
@@ -221,7 +222,7 @@ def tbptt_checks(spec, fn, *, device="cpu") -> list[PropertyCheck]:
     out = []
     for dev, skip in devices_for(device):
         for name in SCHEMES:
-            for cell in ("rnn", "lstm", "gru"):
+            for cell in TORCH_CELLS:
                 out.append(PropertyCheck(
                     name=f"{spec} (tbptt) scheme={name!r} {cell} on {dev}",
                     strategy=_strategy(cell, name),

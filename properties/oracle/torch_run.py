@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 
+from bpttcheck.reference.cells import cell_spec
+
 from .common import TargetFailure, call_target, require_same_inputs, snapshot
 
 __all__ = ["build", "load_weights", "run_cell", "run_module"]
@@ -91,7 +93,7 @@ def run_module(module, case, *, device, dtype, out_dtype=None, context="", repro
     if case.lengths is not None:
         inp = torch.nn.utils.rnn.pack_padded_sequence(x, torch.as_tensor(case.lengths),
                                                       batch_first=case.batch_first, enforce_sorted=False)
-    hx = h0 if cfg.cell != "lstm" or h0 is None else (h0, c0)
+    hx = h0 if not cell_spec(cfg.cell).has_cell_state or h0 is None else (h0, c0)
     before = snapshot(x, h0, c0)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*projections is not supported with oneDNN")
@@ -106,7 +108,7 @@ def run_module(module, case, *, device, dtype, out_dtype=None, context="", repro
             raise TargetFailure(f"WrongType: a PackedSequence input gave a {type(out).__name__} output; "
                                 f"expected a PackedSequence ({context})")
         out = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=case.batch_first, total_length=case.T)[0]
-    if cfg.cell == "lstm":
+    if cell_spec(cfg.cell).has_cell_state:
         if not (isinstance(state, tuple) and len(state) == 2):
             raise TargetFailure(f"WrongType: an LSTM must return (output, (h_n, c_n)); got state "
                                 f"{type(state).__name__} ({context})")
@@ -140,7 +142,7 @@ def run_cell(cell, case, *, device, dtype, out_dtype=None, context="", reproduce
     want = out_dtype or tdt
     outs = []
     for t in range(case.T):
-        if cfg.cell == "lstm":
+        if cell_spec(cfg.cell).has_cell_state:
             hx = None if h is None else (h, c)
             ret = call_target(f"forward at step t={t}", cell, x[t], hx, context=context, reproducer=reproducer)
             if not (isinstance(ret, tuple) and len(ret) == 2):

@@ -1,8 +1,10 @@
-"""Pieces shared by the three cells' layer functions."""
+"""Pieces shared by the cells' layer functions (:mod:`bpttcheck.reference.cells`)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+__all__ = ["diag", "input_and_weight_grads", "input_projection"]
 
 
 def input_and_weight_grads(x, w, h_prev, dA_in, dA_hh):
@@ -36,3 +38,11 @@ def input_projection(x, w, bias_hh_too: bool):
         b = w["bias_ih"] + w["bias_hh"] if bias_hh_too else w["bias_ih"]
         A += b[..., None, :]
     return A
+
+
+def diag(v: np.ndarray) -> np.ndarray:
+    """(…, n) → (…, n, n) diagonal matrices (for the step Jacobians)."""
+    out = np.zeros(v.shape + v.shape[-1:], dtype=v.dtype)
+    idx = np.arange(v.shape[-1])
+    out[..., idx, idx] = v
+    return out

@@ -9,12 +9,34 @@ Shapes: x (T,B,D), h (B,H), weight_ih (3H, D), weight_hh (3H, H).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from ._layer import input_and_weight_grads, input_projection
-from .activations import tanh_into
+from ..activations import sigmoid, tanh_into
+from ..cellops import diag, input_and_weight_grads, input_projection
+from ..cellspec import CellSpec
 
-__all__ = ["forward", "backward"]
+__all__ = ["GRUCache", "SPEC", "backward", "forward", "magnitude_cache", "step_jacobian"]
+
+
+class GRUCache(NamedTuple):
+    """What the backward needs: x (T,B,D), the layer weights, states (T+1,B,H) with
+    states[0] = h0, update (T,B,H) = z_t, coeffs_in / coeffs_hh (T,B,3H) = ∂(h_t)/∂(input-side
+    / hidden-side pre-activations) elementwise, mask; and what only the magnitudes read:
+    reset (T,B,H) = r_t, candidate (T,B,H) = n_t, hidden_n (T,B,H) = W_hn h + b_hn
+    (None in a magnitude cache)."""
+
+    x: np.ndarray
+    w: dict
+    states: np.ndarray
+    update: np.ndarray
+    coeffs_in: np.ndarray
+    coeffs_hh: np.ndarray
+    mask: np.ndarray | None
+    reset: np.ndarray | None
+    candidate: np.ndarray | None
+    hidden_n: np.ndarray | None
 
 
 def forward(x, w, h0, c0, mask, nonlinearity=None, keep=True):
@@ -62,12 +84,12 @@ def forward(x, w, h0, c0, mask, nonlinearity=None, keep=True):
     K = np.concatenate([dn * GHn * (r - r * r), (Hs[:-1] - N) * (z - z * z), dn], axis=-1)
     Kh = np.concatenate([K[..., : 2 * H], dn * r], axis=-1)
     y = Hs[1:] if mask is None else np.where(mask, Hs[1:], 0)
-    return y, Hs[T], None, (x, w, Hs, z.copy(), K, Kh, mask, (r, N, GHn))
+    return y, Hs[T], None, GRUCache(x, w, Hs, z.copy(), K, Kh, mask, r, N, GHn)
 
 
 def backward(cache, dy, dh, dc, crossing):
-    """Adjoints of ``forward``: ``(dx, dh0, None, grads)``; see :func:`bpttcheck.reference.elman.backward`."""
-    x, w, Hs, Z, K, Kh, mask, _ = cache
+    """Adjoints of ``forward``: ``(dx, dh0, None, grads)``; see :func:`bpttcheck.reference.cells.elman.backward`."""
+    x, w, Hs, Z, K, Kh, mask = cache.x, cache.w, cache.states, cache.update, cache.coeffs_in, cache.coeffs_hh, cache.mask
     T, B, _ = x.shape
     H = Z.shape[-1]
     W_hh = w["weight_hh"]
@@ -96,11 +118,45 @@ def backward(cache, dy, dh, dc, crossing):
 def magnitude_cache(cache):
     """The cache with every factor replaced by the sum of the absolute values of its terms
     (1 − z, 1 − n², r − r², z − z², h − n all cancel somewhere: each is taken as |a| + |b|)."""
-    x, w, Hs, Z, K, Kh, mask, (r, N, GHn) = cache
+    x, w, Hs, Z, K, Kh, mask, r, N, GHn = cache
     H = Z.shape[-1]
     z, r, n, ghn, hp = np.abs(Z), np.abs(r), np.abs(N), np.abs(GHn), np.abs(Hs[:-1])
     dn = (1 + z) * (1 + n * n)
     K = np.concatenate([dn * ghn * (r + r * r), (hp + n) * (z + z * z), dn], axis=-1)
     Kh = np.concatenate([K[..., : 2 * H], dn * r], axis=-1)
     w = {k: None if v is None else np.abs(v) for k, v in w.items()}
-    return (np.abs(x), w, np.abs(Hs), z, K, Kh, mask, None)
+    return GRUCache(np.abs(x), w, np.abs(Hs), z, K, Kh, mask, None, None, None)
+
+
+def step_jacobian(config, params, a_in, a_hh, cache):
+    """torch's reset placement: ∂h_t/∂h_{t-1} = diag(z) + diag(1−z)·∂n/∂h + diag(h_{t-1} − n)·∂z/∂h;
+    the direct path is diag(z)."""
+    H = config.hidden_size
+    Hs = cache.states
+    r = sigmoid(a_in[..., :H] + a_hh[..., :H])
+    z = sigmoid(a_in[..., H : 2 * H] + a_hh[..., H : 2 * H])
+    hn = a_hh[..., 2 * H :]  # W_hn h + b_hn: b_hn sits inside the reset product
+    n = np.tanh(a_in[..., 2 * H :] + r * hn)
+    dn = (1 - z) * (1 - n * n)
+    d_pre = np.concatenate(
+        [diag(dn * hn * (r - r * r)), diag((Hs[:-1] - n) * (z - z * z)), diag(dn * r)], axis=-1
+    )
+    return d_pre, diag(z), Hs
+
+
+SPEC = CellSpec(
+    name="gru",
+    gates=("r", "z", "n"),
+    has_cell_state=False,
+    nonlinearities=("tanh",),
+    forward=forward,
+    backward=backward,
+    magnitude_cache=magnitude_cache,
+    step_jacobian=step_jacobian,
+    cache_type=GRUCache,
+    symbolic="bpttcheck.symbolic.cells.gru_step",
+    torch_module="GRU",
+    torch_cell="GRUCell",
+    title="GRU",
+    rank=2,
+)

@@ -8,12 +8,27 @@ With a mask (T, B, 1) a padded step keeps the state (h_t = h_{t-1}) and outputs 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from ._layer import input_and_weight_grads, input_projection
-from .activations import activate, derivative
+from ..activations import ACTIVATIONS, activate, derivative
+from ..cellops import diag, input_and_weight_grads, input_projection
+from ..cellspec import CellSpec
 
-__all__ = ["forward", "backward"]
+__all__ = ["ElmanCache", "SPEC", "backward", "forward", "magnitude_cache", "step_jacobian"]
+
+
+class ElmanCache(NamedTuple):
+    """What the backward needs: x (T,B,D), the layer weights, states (T+1,B,H) with
+    states[0] = h0, derivative (T,B,H) = φ′(a_t), mask (T,B,1) or None, the nonlinearity."""
+
+    x: np.ndarray
+    w: dict
+    states: np.ndarray
+    derivative: np.ndarray
+    mask: np.ndarray | None
+    nonlinearity: str
 
 
 def forward(x, w, h0, c0, mask, nonlinearity, keep=True):
@@ -33,7 +48,7 @@ def forward(x, w, h0, c0, mask, nonlinearity, keep=True):
     if not keep:  # a forward-only call (finite differences): no backward arrays
         return y, Hs[T], None, None
     D = derivative(nonlinearity, A, Hs[1:])
-    return y, Hs[T], None, (x, w, Hs, D, mask, nonlinearity)
+    return y, Hs[T], None, ElmanCache(x, w, Hs, D, mask, nonlinearity)
 
 
 def backward(cache, dy, dh, dc, crossing):
@@ -42,7 +57,7 @@ def backward(cache, dy, dh, dc, crossing):
     ``dh`` is the cotangent of h_T (or None); ``crossing(t, dh, dc)`` transforms the carried
     adjoint as it crosses the link into step t (truncation and randomized schemes).
     """
-    x, w, Hs, D, mask, _ = cache
+    x, w, Hs, D, mask = cache.x, cache.w, cache.states, cache.derivative, cache.mask
     T = x.shape[0]
     W_hh = w["weight_hh"]
     dA = np.empty_like(D, dtype=np.result_type(D, dy))
@@ -76,4 +91,28 @@ def magnitude_cache(cache):
     else:
         D = np.abs(D)
     w = {k: None if v is None else np.abs(v) for k, v in w.items()}
-    return (np.abs(x), w, np.abs(Hs), D, mask, nonlinearity)
+    return ElmanCache(np.abs(x), w, np.abs(Hs), D, mask, nonlinearity)
+
+
+def step_jacobian(config, params, a_in, a_hh, cache):
+    """∂h_t/∂a_t = diag(φ′(a_t)) (no path bypasses W_hh); see :mod:`bpttcheck.reference.jacobians`."""
+    Hs = cache.states
+    return diag(derivative(config.nonlinearity, a_in + a_hh, Hs[1:])), None, Hs
+
+
+SPEC = CellSpec(
+    name="rnn",
+    gates=("h",),
+    has_cell_state=False,
+    nonlinearities=ACTIVATIONS,
+    forward=forward,
+    backward=backward,
+    magnitude_cache=magnitude_cache,
+    step_jacobian=step_jacobian,
+    cache_type=ElmanCache,
+    symbolic="bpttcheck.symbolic.cells.elman_step",
+    torch_module="RNN",
+    torch_cell="RNNCell",
+    title="Elman RNN",
+    rank=0,
+)

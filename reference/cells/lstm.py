@@ -10,12 +10,37 @@ for all steps at once after the loop, so the backward loop is a handful of array
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from ._layer import input_and_weight_grads, input_projection
-from .activations import tanh_into
+from ..activations import sigmoid, tanh_into
+from ..cellops import diag, input_and_weight_grads, input_projection
+from ..cellspec import CellSpec
 
-__all__ = ["forward", "backward"]
+__all__ = ["LSTMCache", "SPEC", "backward", "forward", "magnitude_cache", "step_jacobian"]
+
+
+class LSTMCache(NamedTuple):
+    """What the backward needs, per step (T leading): x (T,B,D), the layer weights, states
+    (T+1,B,P) = h entering each step, forget (T,B,H) = f_t, coeffs (T,B,4H) = the gate
+    pre-activation coefficients [g·σ′(i), c_{t-1}·σ′(f), i·tanh′(g), tanh c_t·σ′(o)],
+    out_coeff (T,B,H) = o·(1 − tanh² c_t), proj_input (T,B,H) = o⊙tanh c_t (with proj_size,
+    else None), mask; and what only the magnitudes and diagnostics read: gates (T,B,4H) =
+    [i f g o], cell_states (T+1,B,H) with cell_states[0] = c0, tanh_c (T,B,H). A magnitude
+    cache has None for gates and tanh_c."""
+
+    x: np.ndarray
+    w: dict
+    states: np.ndarray
+    forget: np.ndarray
+    coeffs: np.ndarray
+    out_coeff: np.ndarray
+    proj_input: np.ndarray | None
+    mask: np.ndarray | None
+    gates: np.ndarray | None
+    cell_states: np.ndarray
+    tanh_c: np.ndarray | None
 
 
 def _gate_scales(H, dtype):
@@ -69,13 +94,14 @@ def forward(x, w, h0, c0, mask, nonlinearity=None, keep=True):
     QD = np.concatenate([g * (i - i * i), Cs[:-1] * (f - f * f), i * (1 - g * g), TC * (o - o * o)], axis=-1)
     OT = o * (1 - TC * TC)
     y = Hs[1:] if mask is None else np.where(mask, Hs[1:], 0)
-    cache = (x, w, Hs, f.copy(), QD, OT, M, mask, (A, Cs, TC))
+    cache = LSTMCache(x, w, Hs, f.copy(), QD, OT, M, mask, A, Cs, TC)
     return y, Hs[T], Cs[T], cache
 
 
 def backward(cache, dy, dh, dc, crossing):
-    """Adjoints of ``forward``: ``(dx, dh0, dc0, grads)``; see :func:`bpttcheck.reference.elman.backward`."""
-    x, w, Hs, F, QD, OT, M, mask, _ = cache
+    """Adjoints of ``forward``: ``(dx, dh0, dc0, grads)``; see :func:`bpttcheck.reference.cells.elman.backward`."""
+    x, w, Hs, F, QD, OT, M, mask = (cache.x, cache.w, cache.states, cache.forget, cache.coeffs,
+                                    cache.out_coeff, cache.proj_input, cache.mask)
     T, B, _ = x.shape
     H = F.shape[-1]
     W_hh, W_hr = w["weight_hh"], w.get("weight_hr")
@@ -116,7 +142,7 @@ def backward(cache, dy, dh, dc, crossing):
 def magnitude_cache(cache):
     """The cache with every factor replaced by the sum of the absolute values of its terms
     (σ′ = a − a², tanh′ = 1 − a² cancel near saturation: their magnitudes are a + a², 1 + a²)."""
-    x, w, Hs, F, QD, OT, M, mask, (A, Cs, TC) = cache
+    x, w, Hs, F, QD, OT, M, mask, A, Cs, TC = cache
     H = F.shape[-1]
     a = np.abs(A)
     i, f, g, o = a[..., :H], a[..., H : 2 * H], a[..., 2 * H : 3 * H], a[..., 3 * H :]
@@ -124,4 +150,49 @@ def magnitude_cache(cache):
     QD = np.concatenate([g * (i + i * i), c_prev * (f + f * f), i * (1 + g * g), tc * (o + o * o)], axis=-1)
     OT = o * (1 + tc * tc)
     w = {k: None if v is None else np.abs(v) for k, v in w.items()}
-    return (np.abs(x), w, np.abs(Hs), f, QD, OT, None if M is None else np.abs(M), mask, None)
+    return LSTMCache(np.abs(x), w, np.abs(Hs), f, QD, OT, None if M is None else np.abs(M), mask, None, np.abs(Cs), None)
+
+
+def step_jacobian(config, params, a_in, a_hh, cache):
+    """State [h; c]: the gates' D_t·W_hh plus the direct paths ∂c_t/∂c_{t-1} = diag(f) and
+    ∂h_t/∂c_{t-1} = W_hr·diag(o(1 − tanh²c_t)·f); c comes from the forward's cache."""
+    H, P = config.hidden_size, config.output_size
+    a = a_in + a_hh
+    i, f = sigmoid(a[..., :H]), sigmoid(a[..., H : 2 * H])
+    g, o = np.tanh(a[..., 2 * H : 3 * H]), sigmoid(a[..., 3 * H :])
+    T, B = a.shape[:2]
+    Cs = cache.cell_states
+    tc = np.tanh(Cs[1:])
+    zero = np.zeros_like(i)
+    dc = np.concatenate([diag(g * (i - i * i)), diag(Cs[:-1] * (f - f * f)), diag(i * (1 - g * g)), diag(zero)], axis=-1)
+    do = o * (1 - tc * tc)
+    dm = do[..., None] * dc
+    dm[..., 3 * H :] += diag(tc * (o - o * o))
+    m_c = diag(do * f)  # ∂m_t/∂c_{t-1} through c_t
+    W_hr = params.get("weight_hr_l0")
+    if W_hr is not None:
+        dm, m_c = W_hr @ dm, W_hr @ m_c
+    d_pre = np.concatenate([dm, dc], axis=-2)  # (T, B, P+H, 4H)
+    direct = np.zeros((T, B, P + H, P + H), dtype=a.dtype)
+    direct[..., :P, P:] = m_c
+    direct[..., P:, P:] = diag(f)
+    return d_pre, direct, np.concatenate([cache.states, Cs], axis=-1)
+
+
+SPEC = CellSpec(
+    name="lstm",
+    gates=("i", "f", "g", "o"),
+    has_cell_state=True,
+    nonlinearities=("tanh",),
+    projection=True,
+    forward=forward,
+    backward=backward,
+    magnitude_cache=magnitude_cache,
+    step_jacobian=step_jacobian,
+    cache_type=LSTMCache,
+    symbolic="bpttcheck.symbolic.cells.lstm_step",
+    torch_module="LSTM",
+    torch_cell="LSTMCell",
+    title="LSTM",
+    rank=1,
+)

@@ -1,0 +1,128 @@
+"""Properties: float64 implementations against the symbolic oracles (formerly
+``bpttcheck.symbolic.checks``, which stays one release as a deprecated alias).
+
+- :func:`check_against_oracle` — an implementation's gradients (the reference's by default,
+  any truncation scheme or randomized ξ) agree with the arbitrary-precision pair-sum to a few
+  float64 epsilons of the condition-aware scale ``Σ|terms|``.
+- :func:`check_lambdified` — the reference agrees with SymPy's lambdified gradients.
+
+Tolerance (condition-aware). The scale is the sum of the absolute values of every product the
+gradient adds (pair terms, the vector–Jacobian chain, the products inside each Jacobian
+entry; see :mod:`.oracle`). Each product has ≤ (T+1)·(n+2) rounded factors and sums (n the
+state size), so a first-order rounding analysis bounds the float64 error by about
+``(T+1)·(n+2)·u·scale`` (u = eps/2). We allow ``(T+1)·(n+2)`` eps — twice that. Measured over
+60 generated tiny cases (every cell, T ≤ 4, B ≤ 2): worst 0.27 of the allowance (≤ 7 eps),
+typically 0.1–3 eps; reference and torch alike.
+Comparisons go through the suite's one helper, on values divided by the scale. The symbolic
+layer is imported inside the functions (SymPy is slow to import).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bpttcheck.reference.cells import cell_spec
+
+from .compare import assert_close
+from .tolerance import Tolerance, implementation_tolerance
+
+__all__ = [
+    "check_against_oracle",
+    "check_lambdified",
+    "oracle_tolerance_eps",
+    "reference_gradients",
+    "torch_gradients",
+]
+
+
+def reference_gradients(config, params, x, cotangent, h0=None, c0=None, scheme=None, xi=None) -> dict:
+    """The reference's (truncated) gradients of ``Σ⟨cotangent, y⟩``."""
+    from bpttcheck.reference.network import backward, forward
+
+    if scheme is None:
+        return backward(params, forward(config, params, x, h0, c0), d_output=cotangent)
+    from bpttcheck.reference.truncation import truncated_backward
+
+    return truncated_backward(config, params, x, cotangent, scheme, h0, c0, xi=xi).grads
+
+
+def torch_gradients(config, params, x, cotangent, h0=None, c0=None) -> dict:
+    """torch.nn.{RNN,LSTM,GRU} in float64 with the same weights; autograd's gradients."""
+    import torch
+
+    spec = cell_spec(config.cell)
+    kind = getattr(torch.nn, spec.torch_module)
+    kw = dict(input_size=config.input_size, hidden_size=config.hidden_size, bias=config.bias)
+    if spec.takes_nonlinearity:
+        kw["nonlinearity"] = config.nonlinearity
+    if config.proj_size:
+        kw["proj_size"] = config.proj_size
+    m = kind(**kw).double()
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            p.copy_(torch.from_numpy(np.asarray(params[name], dtype=np.float64)))
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    B = x.shape[1]
+    h = torch.tensor(np.zeros((1, B, config.output_size)) if h0 is None else h0, dtype=torch.float64, requires_grad=True)
+    if spec.has_cell_state:
+        c = torch.tensor(np.zeros((1, B, config.hidden_size)) if c0 is None else c0, dtype=torch.float64, requires_grad=True)
+        y, _ = m(xt, (h, c))
+    else:
+        c = None
+        y, _ = m(xt, h)
+    (y * torch.from_numpy(np.asarray(cotangent, dtype=np.float64))).sum().backward()
+    out = {n: p.grad.numpy().copy() for n, p in m.named_parameters()}
+    out["input"], out["h0"] = xt.grad.numpy().copy(), h.grad.numpy().copy()
+    if c is not None:
+        out["c0"] = c.grad.numpy().copy()
+    return out
+
+
+def oracle_tolerance_eps(config, T: int) -> float:
+    """Allowed error in eps of Σ|terms|: (T+1)·(n+2), n the state size (see module doc)."""
+    n = config.output_size + (config.hidden_size if cell_spec(config.cell).has_cell_state else 0)
+    return float((T + 1) * (n + 2))
+
+
+def check_against_oracle(
+    config, params, x, cotangent, h0=None, c0=None, *, grads=None, weights=None, label="reference", context=""
+) -> dict[str, float]:
+    """Compare ``grads`` (default: the reference's full BPTT) with the high-precision pair-sum
+    under ``weights`` (a truncation/ξ table); raises ``Mismatch``; returns worst error in eps."""
+    from bpttcheck.symbolic.oracle import error_in_eps, pair_sum
+    from bpttcheck.symbolic.precision import EPS64, to_float
+
+    T = np.shape(x)[0]
+    oracle = pair_sum(config, params, x, cotangent, h0, c0, weights=weights)
+    if grads is None:
+        grads = reference_gradients(config, params, x, cotangent, h0, c0)
+    allowed = oracle_tolerance_eps(config, T)
+    tol = Tolerance(
+        atol=allowed * EPS64,
+        rtol=0.0,
+        why=f"{allowed:g} eps of the condition scale Σ|terms| ((T+1)·(n+2), a rounding bound); "
+        f"values divided by that scale; oracle in {oracle.field.describe()}",
+    )
+    worst = {}
+    ctx = f"{label} vs symbolic pair-sum, {config.describe()}, T={T}, B={np.shape(x)[1]}, float64" + (f", {context}" if context else "")
+    for name, expected in oracle.grads.items():
+        scale = oracle.scale[name]
+        err = error_in_eps(grads[name], expected, scale)
+        worst[name] = float(err.max()) if err.size else 0.0
+        safe = np.where(scale > 0, scale, 1.0)
+        assert_close(name, np.asarray(grads[name]) / safe, to_float(expected) / safe, tol, context=ctx)
+    return worst
+
+
+def check_lambdified(config, params, x, cotangent, h0=None, c0=None, *, grads=None, context="") -> None:
+    """The reference's gradients (or ``grads``) against SymPy's lambdified ones (float64 both)."""
+    from bpttcheck.symbolic.codegen import lambdify_gradients
+
+    T, B = np.shape(x)[:2]
+    expected = lambdify_gradients(config, T, B)(params, x, cotangent, h0, c0)
+    if grads is None:
+        grads = reference_gradients(config, params, x, cotangent, h0, c0)
+    ctx = f"reference vs lambdified SymPy gradient, {config.describe()}, T={T}, B={B}, float64" + (f", {context}" if context else "")
+    for name, e in expected.items():
+        tol = implementation_tolerance("float64", T=T, amplification=1.0, scale=float(np.max(np.abs(e))) if e.size else 1.0)
+        assert_close(name, grads[name], e, tol, context=ctx)
