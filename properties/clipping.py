@@ -28,7 +28,16 @@ from bpttcheck.reference.clip_frameworks import (
 from bpttcheck.reference.clipping import EPS, check_max_norm, check_norm_type, clip_by_global_norm
 
 from .compare import Mismatch, assert_close
-from .tolerance import UNIT_ROUNDOFF, Tolerance, precision_of
+from .tolerance import (
+    coefficient_tolerance,
+    evaluation_slack,
+    exact,
+    idempotence_tolerance,
+    norm_tolerance,
+    scaled_copy_tolerance,
+    unit_roundoff_of,
+    with_subnormal_floor,
+)
 
 __all__ = [
     "LossClipsGradients",
@@ -54,56 +63,14 @@ __all__ = [
     "torch_functions",
 ]
 
-BITWISE = Tolerance(0.0, 0.0, "bitwise: the same operations in the same order")
+BITWISE = exact("bitwise: the same operations in the same order")
 
 
 # --------------------------------------------------------------------------- tolerance
 
 
 def _unit_roundoff(arrays) -> float:
-    return max(UNIT_ROUNDOFF[precision_of(a.dtype)] for a in arrays)
-
-
-def norm_tolerance(grads, norm_type: float = 2.0) -> Tolerance:
-    """Relative tolerance of a computed total p-norm of ``grads`` (and of ‖clip(g)‖ vs M).
-
-    Error analysis: a sum of n nonnegative terms, each formed with one rounding, in ANY
-    order, is within γ_n ≈ n·u of the exact sum (Higham, Accuracy and Stability, §4.2);
-    the p-th root divides that by p and adds u; the per-tensor norms of K tensors are summed
-    again (n → N + K, N the elements in all). Clipping then rounds the coefficient (add,
-    reciprocal, multiply: 3u) and each product (u). Hence
-    ``rtol = 2·((N+K)·u/p + 6u)`` (0 + 6u for p = inf, whose max is exact), plus
-    ``2u·|ln norm|`` for p other than 1 and 2 (the rounded exponent 1/p); the 2 covers
-    second-order terms. Linear in n, as the worst case is: PyTorch's float32 CPU norms
-    drift by 0.5-1 ulp at n ≤ 1e3, 8-80 ulp at 1e5, 160-6000 ulp at 1e6 and 600-7600 ulp
-    at 3e6 depending on the data (measured, torch 2.13 CPU; constant-like data is worst), so
-    a √n law would be unsound; the bound is 5e5 ulp at 1e6.
-    """
-    arrays = [g for g in grads if g is not None]
-    if not arrays:
-        return Tolerance(0.0, 0.0, "no gradients")
-    p = float(norm_type)
-    u = _unit_roundoff(arrays)
-    N, K = sum(a.size for a in arrays), len(arrays)
-    # p = 0 counts and ±inf takes a max/min: exact. Negative p (torch only): |1/p|.
-    sums = 0.0 if p == 0 or np.isinf(p) else (N + K) * u / abs(p)
-    if p not in (0.0, 1.0, 2.0) and not np.isinf(p):
-        # s^(1/p) with 1/p rounded: s^((1/p)(1+δ)) = s^(1/p)·s^(δ/p), a relative error of
-        # u·|ln s|/p = u·|ln norm|; any norm lies within [min |g|, N^(1/p)·max |g|].
-        mags = np.concatenate([np.abs(a[np.isfinite(a)]).ravel().astype(np.float64) for a in arrays])
-        mags = mags[mags > 0]
-        if mags.size:
-            logs = (abs(np.log(mags.min())), abs(np.log(mags.max()) + np.log(N) / abs(p)))
-            sums += u * (1.0 + max(logs))
-    r = 2.0 * (sums + 6 * u)
-    # Terms |g|^p below the normal range are rounded absolutely (or flushed to 0, as torch's
-    # and the reference's float32 squares of 1e-23 are): at most N·s in the sum, s the
-    # smallest subnormal, so at most (2·N·s)^(1/p) in the norm.
-    s = max(float(np.finfo(a.dtype).smallest_subnormal) for a in arrays)
-    atol = 0.0 if p == 0 or np.isinf(p) else float((2.0 * N * s) ** (1.0 / abs(p)))
-    why = (f"rtol = 2·((N+K)·u/p + 6u) = {r:.1e}: a p-norm of N={N} elements in K={K} tensors "
-           f"summed in any order, u={u:.1e}, p={p:g}; atol = (2·N·s)^(1/p) = {atol:.1e} for underflow")
-    return Tolerance(atol, r, why)
+    return unit_roundoff_of(arrays)
 
 
 def accurate_norm(grads, norm_type: float = 2.0) -> float:
@@ -199,11 +166,6 @@ def check_bound(clip_fn, grads, max_norm, norm_type=2.0, *, context=""):
                  reproducer=_reproducer(grads, M, p))
 
 
-def _subnormal(g) -> float:
-    """A product landing among the subnormals is rounded absolutely, to this spacing."""
-    return float(np.finfo(g.dtype).smallest_subnormal)
-
-
 def _coefficient(grads, out):
     """c with clip(g) = c·g, read off the entry of largest |g| (None if g = 0)."""
     best = None
@@ -226,13 +188,11 @@ def check_direction(clip_fn, grads, max_norm, norm_type=2.0, *, context=""):
     if not (0 < c <= 1 + 2 * u):
         bound = 1.0 if c > 1 else np.finfo(float).tiny
         assert_close("coefficient c of clip(g) = c·g (0 < c <= 1)", c, bound,
-                     Tolerance(0.0, 2 * u, "c may exceed 1 by the rounding of one product"),
+                     coefficient_tolerance(u),
                      context=ctx, reproducer=rep)
     for (i, g), o in zip(_present(grads), [o for o in out if o is not None]):
-        ui = UNIT_ROUNDOFF[precision_of(g.dtype)]
         assert_close(f"grads[{i}] (clip(g) = c·g, c = {c:.9g})", o, c * g.astype(np.float64),
-                     Tolerance(_subnormal(g), 2 * ui + 2 * u, "one rounding of c and one of each product "
-                               "(absolute in the subnormal range)"),
+                     scaled_copy_tolerance(g.dtype, u),
                      context=ctx, reproducer=rep)
 
 
@@ -267,7 +227,7 @@ def check_threshold(clip_fn, grads, norm_type=2.0, *, eps: float = EPS, context=
         c = M / (T + eps)
         for (i, g), o in zip(_present(grads), [o for o in out if o is not None]):
             assert_close(f"grads[{i}] scaled by max_norm/(total+eps) at {what}", o, c * g.astype(np.float64),
-                         Tolerance(_subnormal(g), tol.rtol, tol.why), context=ctx, reproducer=_reproducer(grads, M, p))
+                         with_subnormal_floor(tol, g.dtype), context=ctx, reproducer=_reproducer(grads, M, p))
     M = (T * (1 + tol.rtol) + tol.atol + eps) * (1 + 8 * _unit_roundoff([g for _, g in _present(grads)]))
     out, _ = _call(clip_fn, grads, M, p)
     for (i, g), o in zip(_present(grads), [o for o in out if o is not None]):
@@ -285,10 +245,9 @@ def check_near_idempotent(clip_fn, grads, max_norm, norm_type=2.0, *, eps: float
     once, _ = _call(clip_fn, grads, M, p)
     twice, _ = _call(clip_fn, once, M, p)
     tol = norm_tolerance(grads, p)
-    r = 2 * tol.rtol + eps / M
     for (i, a), b in zip(_present(once), [t for t in twice if t is not None]):
         assert_close(f"grads[{i}] clipped twice (near-idempotence)", b, a,
-                     Tolerance(_subnormal(a), r, f"eps/M = {eps / M:.1e} + 2·({tol.why})"),
+                     idempotence_tolerance(tol, eps, M, a.dtype),
                      context=_ctx(context, grads, M, p), reproducer=_reproducer(grads, M, p))
 
 
@@ -336,11 +295,11 @@ def check_lipschitz_step(f, L: float, x, grads, eta: float, max_norm, clip_fn=re
     out, _ = _call(clip_fn, grads, M, 2.0)
     f0, f1 = float(f(x)), float(f(_step(x, out, eta)))
     u = _unit_roundoff([g for _, g in _present(grads)])
-    bound = L * eta * M * (1 + norm_tolerance(grads).rtol) + 64 * u * (abs(f0) + abs(f1))
+    bound = L * eta * M * (1 + norm_tolerance(grads).rtol) + evaluation_slack(u, f0, f1)
     change = abs(f0 - f1)
     if not change <= bound:
         assert_close("objective change |f(x) - f(x - eta·clip(g))| (at most L·eta·max_norm)", change, bound,
-                     Tolerance(0.0, 0.0, f"L={L:g}, eta={eta:g}, max_norm={M:g}"),
+                     exact(f"L={L:g}, eta={eta:g}, max_norm={M:g}"),
                      context=_ctx(context, grads, M, 2.0), reproducer=_reproducer(grads, M, 2.0))
 
 
@@ -363,10 +322,10 @@ def check_descent_step(f, grad_f, L_smooth: float, x, eta: float, max_norm, clip
     gg = accurate_norm(g) ** 2
     u = _unit_roundoff(g)
     cc = min(c, 1.0)
-    allowed = f0 - eta * cc * gg * (1 - L_smooth * eta * cc / 2) + 64 * u * (abs(f0) + abs(f1) + eta * gg)
+    allowed = f0 - eta * cc * gg * (1 - L_smooth * eta * cc / 2) + evaluation_slack(u, f0, f1, eta * gg)
     if not f1 <= allowed:
         assert_close("objective after a clipped step f(x - eta·clip(g)) (descent lemma)", f1, allowed,
-                     Tolerance(0.0, 0.0, f"L_smooth={L_smooth:g}, eta={eta:g}, c={c:.6g}; must not exceed"),
+                     exact(f"L_smooth={L_smooth:g}, eta={eta:g}, c={c:.6g}; must not exceed"),
                      context=_ctx(context, g, M, 2.0), reproducer=_reproducer(g, M, 2.0))
 
 

@@ -17,7 +17,14 @@ from bpttcheck.reference.clipping import NonFiniteNorm, clip_by_global_norm
 
 from .bench_api import Benchmark
 from .compare import Mismatch, assert_close, compare
-from .tolerance import UNIT_ROUNDOFF, Tolerance, finite_difference_tolerance, implementation_tolerance
+from .tolerance import (
+    Tolerance,
+    clipped_gradient_tolerance,
+    exact,
+    finite_difference_tolerance,
+    implementation_tolerance,
+    norm_tolerance,
+)
 
 __all__ = [
     "LossClipsGradients",
@@ -33,7 +40,7 @@ __all__ = [
 #: The torch.nn.utils functions compared, where the installed torch has them.
 TORCH_FUNCTIONS = ("clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_")
 
-_BITWISE = Tolerance(0.0, 0.0, "bitwise: the same operations in the same order")
+_BITWISE = exact("bitwise: the same operations in the same order")
 
 
 def torch_functions() -> dict:
@@ -83,7 +90,7 @@ def check_torch_agreement(grads, max_norm, norm_type=2.0, *, error_if_nonfinite:
     """
     import torch
 
-    from .clipping import _reproducer, norm_tolerance
+    from .clipping import _reproducer
 
     fns = torch_functions()
     flat = _as_list(grads)
@@ -123,10 +130,9 @@ def check_torch_agreement(grads, max_norm, norm_type=2.0, *, error_if_nonfinite:
         params2 = _params(grads)
         fns["clip_grads_with_norm_"](params2, max_norm, torch.tensor(t_total))
         _same("clip_grads_with_norm_(get_total_norm) vs clip_grad_norm_", _grads(params2), t_grads, _BITWISE, ctx, rep)
-    u = max((UNIT_ROUNDOFF["float32" if g.dtype == np.float32 else "float64"] for g in present), default=0.0)
     full = torch_clip_grad_norm(flat, max_norm, p, exact_torch=True).grads
     _same("clipped grads (reference total vs torch total)", full, t_grads,
-          Tolerance(0.0, tol.rtol + 4 * u, tol.why + " + 4u for the coefficient"), ctx, rep)
+          clipped_gradient_tolerance(tol, present), ctx, rep)
     if np.isfinite(max_norm) and max_norm > 0:
         params3 = _params(grads)
         fns["clip_grad_value_"](params3, max_norm, foreach=True)

@@ -14,7 +14,7 @@ from bpttcheck.reference.validation import InvalidArgument
 
 from .tolerance import Tolerance
 
-__all__ = ["Comparison", "Mismatch", "assert_close", "compare", "quantity_kind"]
+__all__ = ["Comparison", "Mismatch", "TargetFailure", "assert_close", "compare", "quantity_kind"]
 
 
 class Mismatch(AssertionError):
@@ -23,6 +23,13 @@ class Mismatch(AssertionError):
     def __init__(self, message: str, comparison: "Comparison"):
         super().__init__(message)
         self.comparison = comparison
+
+
+class TargetFailure(Mismatch):
+    """The target raised, returned the wrong type/shape/dtype/NaN, or mutated its inputs."""
+
+    def __init__(self, message: str):
+        super().__init__(message, None)
 
 
 def quantity_kind(quantity: str) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 
 from bpttcheck.reference.cells import cell_spec
 
-__all__ = ["array_literal", "case_snippet", "torch_check_snippet"]
+__all__ = ["JUDGE_LINES", "array_literal", "case_snippet", "run_snippet", "torch_check_snippet"]
 
 
 def array_literal(a) -> str:
@@ -21,10 +21,13 @@ def array_literal(a) -> str:
 
 
 def case_snippet(case, check: str = "") -> str:
+    """Lines that rebuild ``case`` (``config``, ``params``, the arrays, ``case`` itself) and its
+    reference results ``result`` and ``grads`` (in the case's dtype); then ``check``."""
     c = case.config
     lines = [
         "import numpy as np",
         "from bpttcheck.reference import RecurrentConfig, forward, backward",
+        "from bpttcheck.properties.strategies import Case",
         f"config = RecurrentConfig(cell={c.cell!r}, input_size={c.input_size}, hidden_size={c.hidden_size}, "
         f"num_layers={c.num_layers}, nonlinearity={c.nonlinearity!r}, bias={c.bias}, "
         f"bidirectional={c.bidirectional}, proj_size={c.proj_size})",
@@ -39,40 +42,49 @@ def case_snippet(case, check: str = "") -> str:
         f"lengths = {lengths}",
         f"result = forward(config, params, x, h0, c0, lengths=lengths, batch_first={case.batch_first})",
         "grads = backward(params, result, d_output, d_h_n, d_c_n)",
+        "case = Case(config=config, params=params, x=x, h0=h0, c0=c0, "
+        "lengths=None if lengths is None else np.array(lengths), "
+        f"batch_first={case.batch_first}, d_output=d_output, d_h_n=d_h_n, d_c_n=d_c_n, seed={int(case.seed)})",
     ]
     if check:
         lines.append(check.rstrip())
     return "\n".join(lines) + "\n"
 
 
-def torch_check_snippet(case, device: str = "cpu") -> str:
-    """The lines that run torch's built-in layer on the case and print each quantity's error."""
-    c = case.config
-    spec = cell_spec(c.cell)
-    cls = spec.torch_module
-    extra = f", nonlinearity={c.nonlinearity!r}" if spec.takes_nonlinearity else ""
-    extra += f", proj_size={c.proj_size}" if c.proj_size else ""
-    dt = f"torch.{case.dtype.name}"
-    return f"""import torch
-dev = {device!r}
-m = torch.nn.{cls}({c.input_size}, {c.hidden_size}, num_layers={c.num_layers}, bias={c.bias}, batch_first={case.batch_first}, bidirectional={c.bidirectional}{extra}).to(dev, {dt})
-with torch.no_grad():
-    for n, p in m.named_parameters():
-        p.copy_(torch.from_numpy(params[n]))
-t = lambda a: None if a is None else torch.tensor(a, device=dev, requires_grad=True)
-xt, h0t, c0t = t(x), t(h0), t(c0)
-inp = xt if lengths is None else torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), batch_first={case.batch_first}, enforce_sorted=False)
-hx = h0t if {not spec.has_cell_state} else (None if h0t is None else (h0t, c0t))
-out, hn = m(inp, hx)
-if lengths is not None:
-    out = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first={case.batch_first}, total_length=x.shape[{1 if case.batch_first else 0}])[0]
-hn, cn = hn if isinstance(hn, tuple) else (hn, None)
-loss = (out * torch.tensor(d_output, device=dev)).sum() + (hn * torch.tensor(d_h_n, device=dev)).sum()
-if cn is not None:
-    loss = loss + (cn * torch.tensor(d_c_n, device=dev)).sum()
-loss.backward()
-print("output", abs(out.detach().cpu().numpy() - result.output).max())
-for n, p in m.named_parameters():
-    print(n, abs(p.grad.cpu().numpy() - grads[n]).max())
-print("input", abs(xt.grad.cpu().numpy() - grads["input"]).max())
-"""
+#: The judging tail every printed reproducer ends with: print each quantity's worst error,
+#: then fail (AssertionError with the oracle's report) if the bug is there.
+JUDGE_LINES = """for c in comparisons:
+    print(c.quantity.split()[0], c.worst_abs)
+failed = [c for c in comparisons if not c.ok]
+assert not failed, failed[0].message()"""
+
+
+def run_snippet(target: str, case, *, kind: str = "module", device: str = "cpu", precision: str = "float64",
+                imports: str = "") -> str:
+    """The lines that run ``target`` (a Python expression naming the class; None for torch's
+    own) through the torch adapter on ``case`` and assert it agrees with the reference."""
+    head = (imports + "\n") if imports else ""
+    return (f"""{head}from bpttcheck.properties.judge import compare_results
+from bpttcheck.properties.torch_adapter import run_target
+got = run_target({target}, case, kind={kind!r}, device={device!r}, precision={precision!r})
+comparisons = compare_results(case, got, precision={precision!r}, raise_on_mismatch=False)
+""" + JUDGE_LINES)
+
+
+def _class_expression(cls, cell: str) -> tuple[str, str]:
+    """(expression, import line) naming ``cls`` in a stand-alone snippet."""
+    if cls is None:
+        return f"torch.nn.{cell_spec(cell).torch_module}", "import torch"
+    qual = getattr(cls, "__qualname__", getattr(cls, "__name__", "cls"))
+    mod = getattr(cls, "__module__", "")
+    if "<" in qual or not mod or mod == "__main__":
+        return qual, f"# {qual}: defined in the caller's code; define or import it here"
+    return qual, f"from {mod} import {qual.split('.')[0]}"
+
+
+def torch_check_snippet(case, device: str = "cpu", cls=None, precision: str | None = None) -> str:
+    """The lines that run torch's built-in layer (or the drop-in ``cls``) on the case through
+    the torch adapter and assert every quantity agrees with the reference."""
+    expr, imp = _class_expression(cls, case.config.cell)
+    return run_snippet(expr, case, kind="module", device=device, precision=precision or case.dtype.name,
+                       imports=imp)

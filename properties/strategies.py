@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from bpttcheck.reference.activations import ACTIVATIONS
 from bpttcheck.reference.cells import CELLS, cell_spec
+from bpttcheck.reference.precision import get_precision, round_to
 from bpttcheck.reference import GAMMA, RecurrentConfig, forward, init_params
 from bpttcheck.reference.validation import check_choice, check_int, check_lengths, check_positive_float, fail
 
@@ -104,6 +105,18 @@ class Case:
             x=conv(self.x), h0=conv(self.h0), c0=conv(self.c0),
             d_output=conv(self.d_output), d_h_n=conv(self.d_h_n), d_c_n=conv(self.d_c_n),
         )
+
+    def rounded(self, precision) -> "Case":
+        """The case with its weights, inputs and initial states rounded to the storage dtype of
+        ``precision`` (a row of :mod:`bpttcheck.reference.precision` or its name): held in that
+        dtype where NumPy has it, else as float64 arrays holding the rounded values. The
+        reference then runs in float64 on exactly the values the target sees."""
+        row = precision if hasattr(precision, "storage") else get_precision(precision)
+        if row.numpy_dtype is not None:
+            return self.astype(row.numpy_dtype)
+        r = lambda a: round_to(a, row)  # noqa: E731
+        return replace(self, params={k: r(v) for k, v in self.params.items()}, x=r(self.x), h0=r(self.h0),
+                       c0=r(self.c0))
 
     def reference(self):
         """Reference forward and gradients: ``(ForwardResult, grads)``."""

@@ -24,7 +24,9 @@ import numpy as np
 from bpttcheck.reference.cells import cell_spec
 
 from .compare import assert_close
-from .tolerance import Tolerance, implementation_tolerance
+from .strategies import Case
+from .tolerance import implementation_tolerance, symbolic_oracle_eps, symbolic_oracle_tolerance
+from .torch_adapter import run_target
 
 __all__ = [
     "check_against_oracle",
@@ -47,41 +49,27 @@ def reference_gradients(config, params, x, cotangent, h0=None, c0=None, scheme=N
 
 
 def torch_gradients(config, params, x, cotangent, h0=None, c0=None) -> dict:
-    """torch.nn.{RNN,LSTM,GRU} in float64 with the same weights; autograd's gradients."""
-    import torch
+    """torch.nn.{RNN,LSTM,GRU} in float64 with the same weights (the torch adapter); autograd's
+    gradients of ``Σ⟨cotangent, y⟩``, with h0 (and c0) zero where not given."""
+    B = np.shape(x)[1]
+    L = config.num_layers * config.num_directions
+    h0 = np.zeros((L, B, config.output_size)) if h0 is None else h0
+    if cell_spec(config.cell).has_cell_state and c0 is None:
+        c0 = np.zeros((L, B, config.hidden_size))
+    case = Case(config=config, params=params, x=np.asarray(x, dtype=np.float64), h0=h0, c0=c0,
+                d_output=np.asarray(cotangent, dtype=np.float64))
+    got = run_target(None, case, kind="module")
+    return {k: v for k, v in got.items() if k not in ("output", "h_n", "c_n")}
 
-    spec = cell_spec(config.cell)
-    kind = getattr(torch.nn, spec.torch_module)
-    kw = dict(input_size=config.input_size, hidden_size=config.hidden_size, bias=config.bias)
-    if spec.takes_nonlinearity:
-        kw["nonlinearity"] = config.nonlinearity
-    if config.proj_size:
-        kw["proj_size"] = config.proj_size
-    m = kind(**kw).double()
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            p.copy_(torch.from_numpy(np.asarray(params[name], dtype=np.float64)))
-    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    B = x.shape[1]
-    h = torch.tensor(np.zeros((1, B, config.output_size)) if h0 is None else h0, dtype=torch.float64, requires_grad=True)
-    if spec.has_cell_state:
-        c = torch.tensor(np.zeros((1, B, config.hidden_size)) if c0 is None else c0, dtype=torch.float64, requires_grad=True)
-        y, _ = m(xt, (h, c))
-    else:
-        c = None
-        y, _ = m(xt, h)
-    (y * torch.from_numpy(np.asarray(cotangent, dtype=np.float64))).sum().backward()
-    out = {n: p.grad.numpy().copy() for n, p in m.named_parameters()}
-    out["input"], out["h0"] = xt.grad.numpy().copy(), h.grad.numpy().copy()
-    if c is not None:
-        out["c0"] = c.grad.numpy().copy()
-    return out
+
+def _state_size(config) -> int:
+    return config.output_size + (config.hidden_size if cell_spec(config.cell).has_cell_state else 0)
 
 
 def oracle_tolerance_eps(config, T: int) -> float:
-    """Allowed error in eps of Σ|terms|: (T+1)·(n+2), n the state size (see module doc)."""
-    n = config.output_size + (config.hidden_size if cell_spec(config.cell).has_cell_state else 0)
-    return float((T + 1) * (n + 2))
+    """Allowed error in eps of Σ|terms|: (T+1)·(n+2), n the state size
+    (:func:`bpttcheck.properties.tolerance.symbolic_oracle_eps`)."""
+    return symbolic_oracle_eps(_state_size(config), T)
 
 
 def check_against_oracle(
@@ -90,19 +78,13 @@ def check_against_oracle(
     """Compare ``grads`` (default: the reference's full BPTT) with the high-precision pair-sum
     under ``weights`` (a truncation/ξ table); raises ``Mismatch``; returns worst error in eps."""
     from bpttcheck.symbolic.oracle import error_in_eps, pair_sum
-    from bpttcheck.symbolic.precision import EPS64, to_float
+    from bpttcheck.symbolic.precision import to_float
 
     T = np.shape(x)[0]
     oracle = pair_sum(config, params, x, cotangent, h0, c0, weights=weights)
     if grads is None:
         grads = reference_gradients(config, params, x, cotangent, h0, c0)
-    allowed = oracle_tolerance_eps(config, T)
-    tol = Tolerance(
-        atol=allowed * EPS64,
-        rtol=0.0,
-        why=f"{allowed:g} eps of the condition scale Σ|terms| ((T+1)·(n+2), a rounding bound); "
-        f"values divided by that scale; oracle in {oracle.field.describe()}",
-    )
+    tol = symbolic_oracle_tolerance(_state_size(config), T, oracle.field.describe())
     worst = {}
     ctx = f"{label} vs symbolic pair-sum, {config.describe()}, T={T}, B={np.shape(x)[1]}, float64" + (f", {context}" if context else "")
     for name, expected in oracle.grads.items():

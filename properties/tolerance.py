@@ -1,18 +1,27 @@
-"""The suite's one tolerance policy (SPEC §8).
+"""Every allowance the project grants, each with its error analysis (SPEC §8; docs/tolerance.md).
 
 Two implementations of the same function differ by rounding alone. In a recurrence, the
 rounding errors of the T steps add up like a random walk (√T), and each is magnified by how
-much the backward pass amplifies a perturbation of the carried adjoint (A, measured in
-float64 or bounded by σ_max·γ). So a comparison allows
+much the backward pass amplifies a perturbation of the carried adjoint. So a comparison allows
 
-    |actual − expected| ≤ r·(scale + |expected|),   r = c · u · (1 + A) · √T
+    |actual − expected| ≤ r·(max(Σ|terms|, |expected|) + scale) + c·sensitivity,
+    r = c · u · (1 + A) · √T
 
-with u the unit roundoff of the precision in force, ``scale`` the largest |expected| of the
-quantity (a gradient component cancelled to near zero is judged on the quantity's own scale,
-not on itself) and c a safety constant per precision. No other size enters: the sums over the
-batch and the hidden units are pairwise/blocked in NumPy and torch and were measured to stay
-within this bound (tests/test_tolerance.py). Finite differences are judged against their own
-error estimates instead (see :func:`finite_difference_tolerance`).
+with u the unit roundoff and c the safety factor of the precision in force (the precision
+table, :mod:`bpttcheck.reference.precision`), ``scale`` the largest |expected| of the quantity
+(a gradient component cancelled to near zero is judged on the quantity's own scale, not on
+itself), Σ|terms| the sum of the absolute values of the terms that make up each element (the
+backward rerun on magnitudes; where it is not measured, |expected|), A a bound on the growth of
+a carried perturbation (where Σ|terms| is measured the growth is already inside it, A = 0), and
+``sensitivity`` the measured shift of each result under u-relative moves of the data (the
+forward's own rounding, :mod:`bpttcheck.properties.sensitivity`). No other size enters: the
+sums over the batch and the hidden units are pairwise/blocked in NumPy and torch and were
+measured to stay within this bound (tests/test_tolerance.py varies B and H).
+
+The other allowances, each derived where it is defined: finite differences against their own
+error estimates (:func:`finite_difference_tolerance`), p-norms of N elements (:func:`norm_tolerance`,
+linear in N), the coefficient of a clipped gradient (:func:`clipped_gradient_tolerance`), exact
+comparisons (:func:`exact`), the symbolic oracle's (:func:`symbolic_oracle_eps`).
 
 In the chaotic regime (γ·σ_max(W_hh) ≫ 1) float32 errors reach O(1) by T = 100 and no
 tolerance is meaningful: float32 comparisons are generated in the contractive regime only.
@@ -27,30 +36,34 @@ import numbers
 import numpy as np
 
 from bpttcheck.reference.validation import InvalidArgument, check_choice, check_int
+from bpttcheck.reference.precision import PRECISION_TABLE, get_precision
 
 __all__ = [
     "PRECISIONS",
+    "SAFETY",
     "UNIT_ROUNDOFF",
     "Tolerance",
+    "clipped_gradient_tolerance",
+    "coefficient_tolerance",
+    "evaluation_slack",
+    "exact",
     "finite_difference_tolerance",
+    "idempotence_tolerance",
     "implementation_tolerance",
+    "norm_tolerance",
     "precision_of",
+    "scaled_copy_tolerance",
+    "symbolic_oracle_eps",
+    "symbolic_oracle_tolerance",
+    "unit_roundoff_of",
+    "with_subnormal_floor",
 ]
 
-#: u = 2^-(p) for p significand bits (TF32 keeps 10 explicit bits, like float16).
-UNIT_ROUNDOFF = {
-    "float64": 2.0**-53,
-    "float32": 2.0**-24,
-    "tf32": 2.0**-11,
-    "float16": 2.0**-11,
-    "bfloat16": 2.0**-8,
-}
+#: u = 2^-(p) for p significand bits, per row of the precision table.
+UNIT_ROUNDOFF = {name: row.unit_roundoff for name, row in PRECISION_TABLE.items()}
 PRECISIONS = tuple(UNIT_ROUNDOFF)
-
-#: Safety constant c per precision. float64: seen errors reach ~8u·√T on O(1) values
-#: against torch; 64 leaves an 8× margin. Low precisions get less slack per u because u is
-#: already coarse, and TF32/half errors were measured at 1–12 u (SPEC §8).
-SAFETY = {"float64": 64.0, "float32": 64.0, "tf32": 32.0, "float16": 32.0, "bfloat16": 32.0}
+#: Safety constant c per precision (the precision table says why these numbers).
+SAFETY = {name: row.safety for name, row in PRECISION_TABLE.items()}
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,12 @@ class Tolerance:
         return text
 
 
+def exact(why: str) -> Tolerance:
+    """No allowance: the same operations in the same order (bitwise), a clamp, a bound that
+    must hold as stated. ``why`` says which."""
+    return Tolerance(0.0, 0.0, why)
+
+
 def precision_of(dtype) -> str:
     """Name of the precision of a NumPy dtype (complex counts as its real part)."""
     if np.dtype(dtype).kind not in "fc":
@@ -93,74 +112,209 @@ def precision_of(dtype) -> str:
     return name
 
 
+def unit_roundoff_of(arrays) -> float:
+    """The largest u among the dtypes of ``arrays`` (None entries skipped; 0 if none)."""
+    return max((UNIT_ROUNDOFF[precision_of(np.asarray(a).dtype)] for a in arrays if a is not None), default=0.0)
+
+
+def _degenerate_scale_fallback(magnitude) -> float:
+    # One rule for a quantity whose largest |expected| is 0 or not finite: its largest finite
+    # Σ|terms| when the terms were measured (all zero: exactly zero is expected, and a sum of
+    # zeros is zero in any order), else 1 (the unit of the data, which are drawn at unit scale).
+    if magnitude is None:
+        return 1.0
+    m = np.asarray(magnitude, dtype=np.float64)
+    m = m[np.isfinite(m)]
+    return float(m.max()) if m.size else 0.0
+
+
 def implementation_tolerance(
     precision: str = "float64",
     *,
     T: int = 1,
-    amplification: float = 1.0,
+    amplification: float | None = None,
     scale: float = 1.0,
     magnitude=None,
     sensitivity=None,
 ) -> Tolerance:
-    """Tolerance for two implementations of the same recurrent computation.
+    """Tolerance for two implementations of the same recurrent computation (the module doc's
+    formula).
 
-    ``T`` is the number of time steps; ``amplification`` (A ≥ 0) the growth of a carried
-    perturbation through the backward pass (≤ 1 in the contractive regime); ``scale`` the
-    largest |expected| of the quantity compared. With ``magnitude`` (per element, the sum of
-    the absolute values of the terms, from ``backward(..., magnitudes=True)``: amplification
-    is already inside it) the tolerance is ``r·(max(magnitude, |e|) + scale)`` with
-    r = c·u·√T: the first part covers cancellation in the backward's sums, the second the
-    forward's rounding, which every state carries relative to the states' scale; ``amplification``
-    is not used. ``sensitivity`` (per element: how far the exact result moves when every input
-    and weight moves by u relative, see :mod:`bpttcheck.properties.sensitivity`) adds
-    ``c·sensitivity``: rounding made in the forward (a pre-activation that cancels, a state
-    far smaller than the terms it was computed from) propagates into every later quantity, and
-    this measures how much.
+    ``T`` is the number of time steps; ``scale`` the largest |expected| of the quantity
+    compared; ``magnitude`` (per element, the sum of the absolute values of the terms, from
+    ``backward(..., magnitudes=True)``) makes the relative part condition-aware: cancellation
+    in the backward's sums cannot make a correct gradient look wrong. ``amplification`` (A ≥ 0)
+    bounds the growth of a carried perturbation through the backward pass (≤ 1 in the
+    contractive regime, the default where no magnitudes are given; 0 where they are, since the
+    growth is already inside Σ|terms|). ``sensitivity`` (per element: how far the exact result
+    moves when every input and weight moves by u relative, see
+    :mod:`bpttcheck.properties.sensitivity`) adds ``c·sensitivity``: rounding made in the
+    forward (a pre-activation that cancels, a state far smaller than the terms it was computed
+    from) propagates into every later quantity, and this measures how much. A degenerate
+    ``scale`` (0, NaN, inf) falls back to the largest finite Σ|terms| when magnitudes are
+    given, else to 1.
     """
     check_choice("precision", precision, PRECISIONS)
-    extra = None if sensitivity is None else SAFETY[precision] * np.asarray(sensitivity)
-    if magnitude is not None:
-        T = check_int("T", T, minimum=1)
-        u, c = UNIT_ROUNDOFF[precision], SAFETY[precision]
-        r = c * u * math.sqrt(T)
-        scale = float(scale) if np.isfinite(scale) and scale > 0 else 0.0
-        why = (f"r = {c:g}·u·√T = {r:.1e} (u={u:.2e} for {precision}, T={T}) times each element's "
-               f"Σ|terms| (condition-aware: the backward rerun on magnitudes) + r·{scale:.3g} "
-               "(the quantity's largest |expected|)")
-        if extra is not None:
-            why += f" + {SAFETY[precision]:g}·(the result's shift under u-relative data perturbations)"
-        return Tolerance(atol=r * scale, rtol=r, why=why, magnitude=np.asarray(magnitude), extra=extra)
-    check_choice("precision", precision, PRECISIONS)
     T = check_int("T", T, minimum=1)
-    if not (amplification >= 0 and math.isfinite(amplification)):
+    if amplification is None:
+        amplification = 0.0 if magnitude is not None else 1.0
+    if isinstance(amplification, bool) or not isinstance(amplification, numbers.Real) or not (
+            amplification >= 0 and math.isfinite(amplification)):
         raise InvalidArgument(f"amplification={amplification!r}: expected a finite number >= 0")
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or scale < 0:
         raise InvalidArgument(f"scale={scale!r} (type={type(scale).__name__}): expected a number >= 0 "
                               "(the largest |expected| of the quantity)")
-    u, c = UNIT_ROUNDOFF[precision], SAFETY[precision]
+    row = get_precision(precision)
+    u, c = row.unit_roundoff, row.safety
     r = c * u * (1.0 + amplification) * math.sqrt(T)
-    scale = float(scale) if np.isfinite(scale) and scale > 0 else 1.0
-    why = (
-        f"r = {c:g}·u·(1+A)·√T = {r:.1e} (u={u:.2e} for {precision}, A={amplification:.3g}, "
-        f"T={T}); atol = r·{scale:.3g}, the quantity's largest |expected|"
-    )
-    if extra is not None:
+    scale = float(scale) if math.isfinite(scale) and scale > 0 else _degenerate_scale_fallback(magnitude)
+    why = f"r = {c:g}·u·(1+A)·√T = {r:.1e} (u={u:.2e} for {precision}, A={amplification:.3g}, T={T})"
+    if magnitude is not None:
+        why += (" times each element's Σ|terms| (condition-aware: the backward rerun on magnitudes)"
+                f" + r·{scale:.3g} (the quantity's largest |expected|)")
+    else:
+        why += f"; atol = r·{scale:.3g}, the quantity's largest |expected|"
+    extra = None
+    if sensitivity is not None:
+        extra = c * np.asarray(sensitivity)
         why += f" + {c:g}·(the result's shift under u-relative data perturbations)"
-    return Tolerance(atol=r * scale, rtol=r, why=why, extra=extra)
+    mag = None if magnitude is None else np.asarray(magnitude)
+    return Tolerance(atol=r * scale, rtol=r, why=why, magnitude=mag, extra=extra)
 
 
 def finite_difference_tolerance(error_estimate, reference: Tolerance | None = None, factor: float = 10.0) -> Tolerance:
     """Tolerance for a finite-difference value with a per-element error estimate.
 
     The estimate (truncation plus rounding) is multiplied by ``factor`` (an estimate is an
-    order of magnitude, not a bound) and added to the rounding of the analytic side.
+    order of magnitude, not a bound: within a factor 2 of the real error on the test
+    functions) and added to the rounding of the analytic side (``reference``).
     """
     if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not factor > 0:
         raise InvalidArgument(f"factor={factor!r} (type={type(factor).__name__}): expected a number > 0")
     est = float(np.max(np.abs(error_estimate))) if np.size(error_estimate) else 0.0
-    base = reference or Tolerance(0.0, 0.0, "")
+    base = reference or exact("")
     return Tolerance(
         atol=base.atol + factor * est,
         rtol=base.rtol,
         why=f"{factor:g}× the finite differences' own error estimate (max {est:.1e}) + rounding",
     )
+
+
+# --------------------------------------------------------------------------- norms and clipping
+
+
+def norm_tolerance(grads, norm_type: float = 2.0) -> Tolerance:
+    """Relative tolerance of a computed total p-norm of ``grads`` (and of ‖clip(g)‖ vs M).
+
+    Error analysis: a sum of n nonnegative terms, each formed with one rounding, in ANY
+    order, is within γ_n ≈ n·u of the exact sum (Higham, Accuracy and Stability, §4.2);
+    the p-th root divides that by p and adds u; the per-tensor norms of K tensors are summed
+    again (n → N + K, N the elements in all). Clipping then rounds the coefficient (add,
+    reciprocal, multiply: 3u) and each product (u). Hence
+    ``rtol = 2·((N+K)·u/p + 6u)`` (0 + 6u for p = inf, whose max is exact), plus
+    ``2u·|ln norm|`` for p other than 1 and 2 (the rounded exponent 1/p); the 2 covers
+    second-order terms. Linear in n, as the worst case is: PyTorch's float32 CPU norms
+    drift by 0.5-1 ulp at n ≤ 1e3, 8-80 ulp at 1e5, 160-6000 ulp at 1e6 and 600-7600 ulp
+    at 3e6 depending on the data (measured, torch 2.13 CPU; constant-like data is worst), so
+    a √n law would be unsound; the bound is 5e5 ulp at 1e6.
+    """
+    arrays = [g for g in grads if g is not None]
+    if not arrays:
+        return exact("no gradients")
+    p = float(norm_type)
+    u = unit_roundoff_of(arrays)
+    N, K = sum(a.size for a in arrays), len(arrays)
+    # p = 0 counts and ±inf takes a max/min: exact. Negative p (torch only): |1/p|.
+    sums = 0.0 if p == 0 or np.isinf(p) else (N + K) * u / abs(p)
+    if p not in (0.0, 1.0, 2.0) and not np.isinf(p):
+        # s^(1/p) with 1/p rounded: s^((1/p)(1+δ)) = s^(1/p)·s^(δ/p), a relative error of
+        # u·|ln s|/p = u·|ln norm|; any norm lies within [min |g|, N^(1/p)·max |g|].
+        mags = np.concatenate([np.abs(a[np.isfinite(a)]).ravel().astype(np.float64) for a in arrays])
+        mags = mags[mags > 0]
+        if mags.size:
+            logs = (abs(np.log(mags.min())), abs(np.log(mags.max()) + np.log(N) / abs(p)))
+            sums += u * (1.0 + max(logs))
+    r = 2.0 * (sums + 6 * u)
+    # Terms |g|^p below the normal range are rounded absolutely (or flushed to 0, as torch's
+    # and the reference's float32 squares of 1e-23 are): at most N·s in the sum, s the
+    # smallest subnormal, so at most (2·N·s)^(1/p) in the norm.
+    s = max(float(np.finfo(a.dtype).smallest_subnormal) for a in arrays)
+    atol = 0.0 if p == 0 or np.isinf(p) else float((2.0 * N * s) ** (1.0 / abs(p)))
+    why = (f"rtol = 2·((N+K)·u/p + 6u) = {r:.1e}: a p-norm of N={N} elements in K={K} tensors "
+           f"summed in any order, u={u:.1e}, p={p:g}; atol = (2·N·s)^(1/p) = {atol:.1e} for underflow")
+    return Tolerance(atol, r, why)
+
+
+def clipped_gradient_tolerance(norm_tol: Tolerance, grads) -> Tolerance:
+    """Two clipped copies of the same gradients whose totals were computed differently: the
+    coefficient M/(total+eps) inherits the totals' relative difference (``norm_tol``), then
+    each side rounds the coefficient (add, divide, min: up to 3u) and each product (u): +4u,
+    u of the gradients' coarsest dtype."""
+    u = unit_roundoff_of(grads)
+    return Tolerance(0.0, norm_tol.rtol + 4 * u, norm_tol.why + " + 4u for the coefficient")
+
+
+def coefficient_tolerance(u: float) -> Tolerance:
+    """The clipping coefficient c read off as clip(g)/g: one rounding of c·g and one of the
+    division, so c may exceed 1 by 2u."""
+    return Tolerance(0.0, 2 * u, "c may exceed 1 by the rounding of one product")
+
+
+def _smallest_subnormal(dtype) -> float:
+    return float(np.finfo(np.dtype(dtype)).smallest_subnormal)
+
+
+def scaled_copy_tolerance(dtype, u: float) -> Tolerance:
+    """clip(g) against c·g computed in float64: one rounding of c (u, the coarsest dtype) and
+    one of each product (u of this gradient's dtype), doubled for second-order terms; a
+    product among the subnormals is rounded absolutely, to the subnormal spacing."""
+    ui = UNIT_ROUNDOFF[precision_of(dtype)]
+    return Tolerance(_smallest_subnormal(dtype), 2 * ui + 2 * u,
+                     "one rounding of c and one of each product (absolute in the subnormal range)")
+
+
+def with_subnormal_floor(tol: Tolerance, dtype) -> Tolerance:
+    """``tol`` with an absolute floor of the subnormal spacing of ``dtype`` (a product landing
+    among the subnormals is rounded absolutely)."""
+    return Tolerance(_smallest_subnormal(dtype), tol.rtol, tol.why)
+
+
+def idempotence_tolerance(norm_tol: Tolerance, eps: float, max_norm: float, dtype) -> Tolerance:
+    """Clipping twice: the first clip leaves a norm N1 ≤ M(1+r), the second multiplies by at
+    least M/(N1+eps), a relative change ≤ r + eps/M; twice ``norm_tol`` for the two norms."""
+    r = 2 * norm_tol.rtol + eps / max_norm
+    return Tolerance(_smallest_subnormal(dtype), r, f"eps/M = {eps / max_norm:.1e} + 2·({norm_tol.why})")
+
+
+def evaluation_slack(u: float, *values: float) -> float:
+    """Absolute slack for comparing objective values f(x), f(x′) (and a step's size) with a
+    bound: each evaluation of a smooth f rounds to a few u of its size; 64u of the sum of the
+    magnitudes involved covers sums of up to ~64 rounded terms per evaluation."""
+    return 64 * u * sum(abs(float(v)) for v in values)
+
+
+# --------------------------------------------------------------------------- the symbolic oracle
+
+
+def symbolic_oracle_eps(state_size: int, T: int) -> float:
+    """Allowed error of a float64 gradient against the arbitrary-precision pair-sum, in eps of
+    the condition scale Σ|terms| (the sum of the absolute values of every product the gradient
+    adds: pair terms, the vector–Jacobian chain, the products inside each Jacobian entry).
+
+    Each product has at most (T+1)·(n+2) rounded factors and sums (n the state size: the
+    output size, plus the cell state of an LSTM), so a first-order rounding analysis bounds the
+    float64 error by about (T+1)·(n+2)·u·Σ|terms| (u = eps/2); ``(T+1)·(n+2)`` eps allows twice
+    that. Measured over 60 generated tiny cases (every cell, T ≤ 4, B ≤ 2): worst 0.27 of the
+    allowance (≤ 7 eps), typically 0.1–3 eps, the reference and torch alike.
+    """
+    return float((T + 1) * (state_size + 2))
+
+
+def symbolic_oracle_tolerance(state_size: int, T: int, oracle: str = "") -> Tolerance:
+    """:func:`symbolic_oracle_eps` as an absolute tolerance on values divided by their
+    Σ|terms| (eps = 2u of float64); ``oracle`` names the field the oracle computed in."""
+    allowed = symbolic_oracle_eps(state_size, T)
+    why = f"{allowed:g} eps of the condition scale Σ|terms| ((T+1)·(n+2), a rounding bound); values divided by that scale"
+    if oracle:
+        why += f"; oracle in {oracle}"
+    return Tolerance(atol=allowed * 2.0 * UNIT_ROUNDOFF["float64"], rtol=0.0, why=why)

@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from .validation import InvalidArgument, check_array, check_choice, check_int, describe
+from .precision import unit_roundoff
 
 __all__ = [
     "FD_METHODS",
@@ -75,7 +76,7 @@ class FiniteDifference:
 
 
 def _unit_roundoff(dtype) -> float:
-    return float(np.finfo(dtype).eps) / 2.0
+    return unit_roundoff(dtype)  # the precision table's
 
 
 def _power_of_two(h: np.ndarray) -> np.ndarray:

@@ -162,9 +162,31 @@ def test_module_gate_order_bug_fails_naming_the_output(targets):
 def test_module_reproducer_runs_without_hypothesis(targets, capsys):
     r = _only(_verify("oracle_targets:BadLSTM", "module/lstm/gradients", kind="module"))
     snippet = "\n".join(line[4:] for line in r.message.split("reproduce:\n", 1)[1].splitlines())
-    exec(compile(snippet, "<reproducer>", "exec"), {})
+    assert not _private_imports(snippet)  # public names only
+    with pytest.raises(AssertionError, match="OutputMismatch: output differs"):  # the reproducer asserts
+        exec(compile(snippet, "<reproducer>", "exec"), {})
     printed = dict(line.split() for line in capsys.readouterr().out.splitlines())
     assert float(printed["output"]) > 1e-3  # the bug shows when replayed stand-alone
+
+
+def _private_imports(snippet: str) -> list[str]:
+    """Import lines of a snippet that reach for a private (``_``-prefixed) module or name."""
+    bad = []
+    for line in snippet.splitlines():
+        words = line.replace(",", " ").replace(".", " ").split()
+        if words[:1] in (["from"], ["import"]) and any(w.startswith("_") for w in words):
+            bad.append(line)
+    return bad
+
+
+def test_module_reproducer_passes_once_the_bug_is_fixed(targets, capsys):
+    r = _only(_verify("oracle_targets:BadLSTM", "module/lstm/gradients", kind="module"))
+    snippet = "\n".join(line[4:] for line in r.message.split("reproduce:\n", 1)[1].splitlines())
+    fixed = snippet.replace("load_target('oracle_targets:BadLSTM')", "load_target('torch.nn:LSTM')")
+    assert fixed != snippet
+    exec(compile(fixed, "<reproducer>", "exec"), {})  # torch's own LSTM: no AssertionError
+    printed = dict(line.split() for line in capsys.readouterr().out.splitlines())
+    assert float(printed["output"]) < 1e-12
 
 
 def test_module_reverse_bug_caught_by_bidirectional_check(targets):
@@ -226,6 +248,37 @@ def test_tbptt_off_by_one_reports_the_neighbouring_convention(targets):
     assert r.status == "fail"
     assert "convention: the result matches sliding window k=" in r.message
     assert "seeds' convention" in r.message
+
+
+def _snippet_of(message: str) -> str:
+    """The reproducer printed in a report: the indented lines after "reproduce:"."""
+    lines = []
+    for line in message.split("reproduce:\n", 1)[1].splitlines():
+        if not line.startswith("    "):
+            break
+        lines.append(line[4:])
+    return "\n".join(lines)
+
+
+def test_tbptt_reproducer_asserts_and_passes_once_fixed(targets):
+    r = _only(_verify("oracle_targets:tbptt_off_by_one", "tbptt/k/rnn"))
+    snippet = _snippet_of(r.message)
+    assert not _private_imports(snippet)
+    with pytest.raises(AssertionError, match="GradientMismatch"):
+        exec(compile(snippet, "<reproducer>", "exec"), {})
+    fixed = snippet.replace("oracle_targets:tbptt_off_by_one", "bpttcheck.properties.oracle.builtins:detach_loop_tbptt")
+    exec(compile(fixed, "<reproducer>", "exec"), {})
+
+
+def test_randomized_reproducer_asserts_and_passes_once_fixed(targets):
+    r = _only(_verify("oracle_targets:randomized_drop", "randomized/exact/rnn"))
+    assert r.status == "fail"
+    snippet = _snippet_of(r.message)
+    assert not _private_imports(snippet)
+    with pytest.raises(AssertionError):
+        exec(compile(snippet, "<reproducer>", "exec"), {})
+    fixed = snippet.replace("oracle_targets:randomized_drop", "bpttcheck.properties.oracle.builtins:hook_randomized")
+    exec(compile(fixed, "<reproducer>", "exec"), {})
 
 
 @pytest.mark.slow

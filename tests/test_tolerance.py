@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from bpttcheck.properties.strategies import make_case, sigma_for_regime
+from bpttcheck.properties.compare import compare
 from bpttcheck.properties.tolerance import (
-    SAFETY, UNIT_ROUNDOFF, Tolerance, finite_difference_tolerance, implementation_tolerance, precision_of,
+    SAFETY, UNIT_ROUNDOFF, Tolerance, clipped_gradient_tolerance, exact, finite_difference_tolerance,
+    implementation_tolerance, norm_tolerance, precision_of, symbolic_oracle_eps,
 )
 from bpttcheck.reference import GAMMA, RecurrentConfig
 
@@ -46,6 +48,30 @@ def test_no_other_size_enters():
     a = implementation_tolerance("float32", T=5, scale=2.0)
     b = implementation_tolerance("float32", T=5, scale=2.0)
     assert (a.atol, a.rtol) == (b.atol, b.rtol)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_batch_and_hidden_sizes_do_not_enter(cell):
+    """B and H vary over 1..64: the judge's rate r is the same at every size (no size factor),
+    and the float32 reference's error stays within the allowance at every size — the sums over
+    the batch and the hidden units need no allowance of their own."""
+    from bpttcheck.properties.judge import case_tolerances, reference_results
+
+    rates, worst = set(), 0.0
+    for B, H in ((1, 1), (64, 1), (1, 64), (16, 32), (64, 64)):
+        case = make_case(RecurrentConfig(cell, 3, H), T=5, B=B, seed=B * 100 + H,
+                         sigma_max=0.8 if cell == "rnn" else None, dtype=np.float32)
+        expected = reference_results(case)
+        tols = case_tolerances(case, expected, precision="float32")
+        rates |= {tol.rtol for tol in tols.values()}
+        r32, g32 = case.reference()
+        got = {"output": r32.output, "h_n": r32.h_n, "c_n": r32.c_n, **g32}
+        for name, e in expected.items():
+            err = np.abs(got[name].astype(np.float64) - e)
+            worst = max(worst, float(np.max(err / tols[name].allowed(e))))
+    r = SAFETY["float32"] * UNIT_ROUNDOFF["float32"] * math.sqrt(5)
+    assert rates == {r, 2 * r}  # r·Σ|terms| for gradients, r·(1+A) with A = 1 for outputs and states
+    assert worst <= 1.0
 
 
 @pytest.mark.parametrize("scale", [0.0, float("nan"), float("inf")])
@@ -114,3 +140,172 @@ def test_float32_error_study_long_sequences():
     worst = float32_error_study(n_cases=150, max_T=400, seed=1)
     for cell, (ratio, name, config, T) in worst.items():
         assert ratio <= 1.0, f"{cell}: {name} error {ratio:.2f}× the allowance ({config}, T={T})"
+
+
+# --------------------------------------------------------------------------- each allowance can fail
+#
+# Each allowance is put to a computation whose every step carries a systematic relative error
+# of k unit roundoffs (the worst case: no cancellation among the steps' errors). One u per step
+# must pass; a hundred must fail — the allowance is within a factor 100 of the rounding it is
+# there to absorb, so it cannot hide a bug much larger than rounding.
+
+
+def _recurrence(T, k, u, seed=0):
+    """h_t = h_{t-1} + x_t (critical: nothing decays) in extended precision, and the same with
+    every step's result multiplied by (1 + k·u)."""
+    x = np.random.default_rng(seed).uniform(0.5, 1.5, T).astype(np.longdouble)
+    h = hp = np.longdouble(0)
+    exact_, perturbed = [], []
+    for t in range(T):
+        h, hp = h + x[t], (hp + x[t]) * (1 + np.longdouble(k * u))
+        exact_.append(h)
+        perturbed.append(hp)
+    return np.array(perturbed, dtype=np.float64), np.array(exact_, dtype=np.float64)
+
+
+def _adjoint(T, k, u, seed=0, signs=False):
+    """A backward sweep g = Σ_t a_t·Π_{j<t} J_j, near-critical (|J| ∈ [0.99, 1]); the carried
+    adjoint rounded up by (1 + k·u) at each step. ``signs``: random signs, so the terms cancel.
+    Returns (perturbed, exact, Σ|terms|)."""
+    rng = np.random.default_rng(seed)
+    J = rng.uniform(0.99, 1.0, T)
+    a = rng.uniform(0.5, 1.5, T)
+    if signs:
+        J, a = J * rng.choice((-1.0, 1.0), T), a * rng.choice((-1.0, 1.0), T)
+    J, a = J.astype(np.longdouble), a.astype(np.longdouble)
+    adj = adj_p = mag = np.longdouble(0)
+    for t in reversed(range(T)):
+        adj = adj * J[t] + a[t]
+        adj_p = (adj_p * J[t] + a[t]) * (1 + np.longdouble(k * u))
+        mag = mag * abs(J[t]) + abs(a[t])
+    return float(adj_p), float(adj), float(mag)
+
+
+def _summation(N, k, u, seed=0):
+    """The 2-norm of N numbers summed in order, each partial sum rounded up by (1 + k·u)."""
+    g = np.random.default_rng(seed).standard_normal(N).astype(np.longdouble)
+    s = sp = np.longdouble(0)
+    for v in g:
+        s, sp = s + v * v, (sp + v * v) * (1 + np.longdouble(k * u))
+    return float(np.sqrt(sp)), float(np.sqrt(s)), g.astype(np.float64)
+
+
+def _implementation(k, precision, T):
+    u = UNIT_ROUNDOFF[precision]
+    got, want = _recurrence(T, k, u)
+    return compare("h", got, want, implementation_tolerance(precision, T=T, scale=float(np.max(want))))
+
+
+def _magnitudes(k, precision, T, signs=False):
+    u = UNIT_ROUNDOFF[precision]
+    got, want, mag = _adjoint(T, k, u, signs=signs)
+    tol = implementation_tolerance(precision, T=T, scale=abs(want), magnitude=np.array(mag))
+    return compare("g", np.array(got), np.array(want), tol)
+
+
+def _norm(k, precision, N):
+    u = UNIT_ROUNDOFF[precision]
+    got, want, g = _summation(N, k, u)
+    return compare("norm", np.array(got), np.array(want), norm_tolerance([g.astype(precision)]))
+
+
+def _clipped(k, precision, N):
+    """clip(g) = g·M/‖g‖ with the norm summed as in :func:`_summation` and each of the
+    coefficient's three operations and the product off by k·u, against the exact clip."""
+    u = UNIT_ROUNDOFF[precision]
+    norm_p, norm, g = _summation(N, k, u, seed=1)
+    M = 0.5 * norm
+    got = g * (M / norm_p) * (1 + k * u) ** 4
+    return compare("clipped", got, g * (M / norm), clipped_gradient_tolerance(norm_tolerance([g.astype(precision)]), [g.astype(precision)]))
+
+
+def _symbolic(k, precision, T):
+    """(T+1)·(n+2) rounded factors per product, each off by k·u, against the eps allowance."""
+    n = 4
+    eps = 2 * UNIT_ROUNDOFF["float64"]
+    scale = 1.0
+    err = (1 + k * UNIT_ROUNDOFF["float64"]) ** ((T + 1) * (n + 2)) - 1
+    tol = Tolerance(symbolic_oracle_eps(n, T) * eps * scale, 0.0, "")
+    return compare("g", np.array(1.0 + err), np.array(1.0), tol)
+
+
+def _coefficient(k, precision, size):
+    """The clipping coefficient c = 1 read back as clip(g)/g: two roundings of k·u each."""
+    from bpttcheck.properties.tolerance import coefficient_tolerance
+
+    u = UNIT_ROUNDOFF[precision]
+    got = (1.0 + k * u) * (1.0 + k * u)
+    return compare("c", np.array(got), np.array(1.0), coefficient_tolerance(u))
+
+
+def _scaled_copy(k, precision, N):
+    """clip(g) against c·g: one rounding of c and one of each product, k·u each."""
+    from bpttcheck.properties.tolerance import scaled_copy_tolerance
+
+    u = UNIT_ROUNDOFF[precision]
+    g = np.random.default_rng(2).standard_normal(N).astype(precision).astype(np.float64)
+    c = 0.3
+    got = g * (c * (1 + k * u)) * (1 + k * u)
+    return compare("clip(g)", got, g * c, scaled_copy_tolerance(precision, u))
+
+
+def _finite_difference(k, precision, size):
+    """A finite difference off by k times its own error estimate (the estimate's 'unit')."""
+    est = np.full(size, 1e-9)
+    tol = finite_difference_tolerance(est, implementation_tolerance(precision, T=4, scale=1.0), factor=10.0)
+    want = np.linspace(-1.0, 1.0, size)
+    return compare("fd", want + k * est * 0.2, want, tol)
+
+
+ALLOWANCES = [
+    ("implementation, T=100", _implementation, "float64", 100),
+    ("implementation, T=1000", _implementation, "float64", 1000),
+    ("implementation float32, T=100", _implementation, "float32", 100),
+    ("magnitudes, T=100", _magnitudes, "float64", 100),
+    ("magnitudes float32, T=1000", _magnitudes, "float32", 1000),
+    ("norm, N=100", _norm, "float64", 100),
+    ("norm float32, N=1000", _norm, "float32", 1000),
+    ("clipped gradient", _clipped, "float32", 50),
+    ("symbolic oracle, T=4", _symbolic, "float64", 4),
+    ("clipping coefficient", _coefficient, "float64", 1),
+    ("clip(g) = c·g", _scaled_copy, "float32", 20),
+    ("finite differences (per 0.2 of their estimate)", _finite_difference, "float64", 8),
+]
+
+
+@pytest.mark.parametrize("name, judged, precision, size", ALLOWANCES, ids=[a[0] for a in ALLOWANCES])
+def test_one_unit_roundoff_per_step_passes_and_a_hundred_fails(name, judged, precision, size):
+    assert judged(1, precision, size).ok
+    assert not judged(100, precision, size).ok
+
+
+@pytest.mark.parametrize("T", [10, 100, 1000])
+def test_cancelling_terms_pass_on_their_magnitudes(T):
+    """With random signs the terms cancel: 100 u per step of them still passes on Σ|terms|
+    (that is what Σ|terms| is for)."""
+    got, want, mag = _adjoint(T, 1, UNIT_ROUNDOFF["float64"], signs=True)
+    assert mag > 3 * abs(want)
+    assert _magnitudes(100, "float64", T, signs=True).ok
+
+
+@pytest.mark.parametrize("T", [1, 4, 16])
+def test_short_sequences_still_catch_a_thousand_units(T):
+    """At T ≤ 16 the allowance (≈ 256·u·√T of the scale) admits 100 u per step of a critical
+    recurrence; a thousand fail."""
+    assert _implementation(1, "float64", T).ok
+    assert not _implementation(1000, "float64", T).ok
+
+
+def test_exact_allows_nothing():
+    tol = exact("bitwise: the same operations in the same order")
+    assert compare("x", np.array([1.0]), np.array([1.0]), tol).ok
+    assert not compare("x", np.array([np.nextafter(1.0, 2.0)]), np.array([1.0]), tol).ok
+    assert tol.why.startswith("bitwise")
+
+
+def test_degenerate_scale_with_measured_terms_falls_back_to_their_size():
+    """One rule: a quantity with no |expected| to measure its scale by is judged on its largest
+    Σ|terms| (all zero: exactly zero is expected)."""
+    tol = implementation_tolerance(T=4, scale=0.0, magnitude=np.array([0.0, 2.0]))
+    assert tol.atol == pytest.approx(tol.rtol * 2.0)
+    assert implementation_tolerance(T=4, scale=0.0, magnitude=np.zeros(3)).atol == 0.0

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..compare import assert_close
 from ..runner import PropertyCheck
-from ..tolerance import UNIT_ROUNDOFF, Tolerance
+from ..tolerance import clipped_gradient_tolerance, exact, norm_tolerance
 from .common import Guarded, TargetFailure, call_target, check_id, devices_for
 
 __all__ = ["clip_checks", "clip_flavour"]
@@ -90,7 +90,7 @@ def _call_inplace(fn, spec, grads, args, device, ctx, rep):
 def _norm_body(fn, spec, device, case):
     import torch
 
-    from ..clipping import check_clipping, norm_tolerance
+    from ..clipping import check_clipping
 
     grads, M, p = case
     ctx = f"{spec} on {device}; max_norm={M:g}, norm_type={p:g}, {len(grads)} tensors"
@@ -114,9 +114,7 @@ def _norm_body(fn, spec, device, case):
             continue
         if a.dtype != e.dtype:
             raise TargetFailure(f"WrongDtype: grads[{i}] became {a.dtype} where {e.dtype} was expected ({ctx})")
-        u = UNIT_ROUNDOFF["float32" if e.dtype == np.float32 else "float64"]
-        comps.append(assert_close(f"grads[{i}] after clipping", a, e,
-                                  Tolerance(0.0, tol.rtol + 4 * u, tol.why + " + 4u for the coefficient"),
+        comps.append(assert_close(f"grads[{i}] after clipping", a, e, clipped_gradient_tolerance(tol, [e]),
                                   context=ctx + " vs torch.nn.utils.clip_grad_norm_", reproducer=rep))
 
     def as_clip_fn(gs, max_norm, norm_type):
@@ -154,13 +152,13 @@ def _value_body(fn, spec, device, case):
     want_params = _params(grads, device)
     torch.nn.utils.clip_grad_value_(want_params, v)
     comps = []
-    exact = Tolerance(0.0, 0.0, "bitwise: a clamp in each gradient's own dtype")
+    bitwise = exact("bitwise: a clamp in each gradient's own dtype")
     for i, (a, e) in enumerate(zip(got, _grads(want_params))):
         if e is None:
             continue
         if a.dtype != e.dtype:
             raise TargetFailure(f"WrongDtype: grads[{i}] became {a.dtype} where {e.dtype} was expected ({ctx})")
-        comps.append(assert_close(f"grads[{i}] clamped to [-{v:g}, {v:g}] (NaN stays NaN, ±inf → ±v)", a, e, exact,
+        comps.append(assert_close(f"grads[{i}] clamped to [-{v:g}, {v:g}] (NaN stays NaN, ±inf → ±v)", a, e, bitwise,
                                   context=ctx, reproducer=rep))
     return comps
 

@@ -9,18 +9,17 @@ cell: unrolled by the oracle over T steps and compared with a one-layer network.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
-
-import numpy as np
 
 from bpttcheck.reference.cells import cell_spec
 
+from ..judge import compare_results
+from ..reproduce import run_snippet
 from ..runner import PropertyCheck
-from .common import Guarded, check_id, devices_for, dtype_variant, precision_mode, round_to
+from ..torch_adapter import build_cell, build_module, load_weights, run_cell, run_module
+from .common import Guarded, call_target, check_id, devices_for, dtype_variant, precision_mode
 
 __all__ = ["cell_checks", "module_checks", "variant_case"]
-
 
 #: option group -> (what it needs from the configuration/case, a description for a decline)
 _GROUPS = {
@@ -37,35 +36,12 @@ _GROUPS = {
 def variant_case(case, variant):
     """The case with its values rounded to the variant's storage precision (the reference then
     runs in float64 on exactly the values the target sees)."""
-    if variant.dtype in ("float64", "float32"):
-        return case.astype(np.dtype(variant.dtype))
-    r = partial(round_to, variant=variant)
-    return replace(case, params={k: r(v) for k, v in case.params.items()}, x=r(case.x), h0=r(case.h0), c0=r(case.c0))
+    return case.rounded(variant)
 
 
 def _snippet(spec, kind, case, device, variant) -> str:
-    run = "run_module" if kind == "module" else "run_cell"
-    build = (f"m = build(cls, (config.input_size, config.hidden_size), dict(num_layers=config.num_layers, bias=config.bias, "
-             f"batch_first={case.batch_first}, bidirectional=config.bidirectional"
-             + (", nonlinearity=config.nonlinearity" if cell_spec(case.config.cell).takes_nonlinearity else "")
-             + (", proj_size=config.proj_size" if case.config.proj_size else "")
-             + f"), device={device!r}, dtype={variant.dtype!r}, option='', context='')"
-             if kind == "module" else
-             f"m = build(cls, (config.input_size, config.hidden_size), dict(bias=config.bias"
-             + (", nonlinearity=config.nonlinearity" if cell_spec(case.config.cell).takes_nonlinearity else "")
-             + f"), device={device!r}, dtype={variant.dtype!r}, option='', context='')")
-    rename = "" if kind == "module" else ", rename=lambda n: n[:-3]"
-    return case.reproducer(f"""from bpttcheck.properties.oracle import load_target
-from bpttcheck.properties.oracle.torch_run import build, load_weights, {run}
-from bpttcheck.properties.strategies import Case
-cls = load_target({spec!r})
-{build}
-load_weights(m, params{rename})
-case = Case(config, params, x, h0, c0, None if lengths is None else np.array(lengths), {case.batch_first}, d_output, d_h_n, d_c_n)
-got = {run}(m, case, device={device!r}, dtype={variant.dtype!r})
-for name, want in [("output", result.output), ("h_n", result.h_n)] + list(grads.items()):
-    if want is not None and name in got:
-        print(name, abs(got[name] - want).max())""")
+    return case.reproducer(run_snippet(f"load_target({spec!r})", case, kind=kind, device=device,
+                                       precision=variant.name, imports="from bpttcheck.properties.oracle import load_target"))
 
 
 def _context(spec, case, device, variant) -> str:
@@ -88,45 +64,31 @@ def _options(case) -> str:
     return ", ".join(parts)
 
 
-def _module_body(cls, spec, device, variant, case):
-    from ..torch_checks import compare_results
-    from .torch_run import build, load_weights, run_module
-
+def _body(kind, cls, spec, device, variant, case):
     case = variant_case(case, variant)
-    cfg = case.config
     ctx = _context(spec, case, device, variant)
-    rep = lambda: _snippet(spec, "module", case, device, variant)  # noqa: E731
-    kwargs = dict(num_layers=cfg.num_layers, bias=cfg.bias, batch_first=case.batch_first,
-                  bidirectional=cfg.bidirectional)
-    if cell_spec(cfg.cell).takes_nonlinearity:
-        kwargs["nonlinearity"] = cfg.nonlinearity
-    if cfg.proj_size:
-        kwargs["proj_size"] = cfg.proj_size
+    rep = lambda: _snippet(spec, kind, case, device, variant)  # noqa: E731
+    call = partial(call_target, context=ctx, reproducer=rep)
+    opts = dict(device=device, dtype=variant.dtype, call=call)
     with precision_mode(device, variant):
-        m = build(cls, (cfg.input_size, cfg.hidden_size), kwargs, device=device, dtype=variant.dtype,
-                  option=_options(case), context=ctx)
-        load_weights(m, case.params, context=ctx, reproducer=rep)
-        got = run_module(m, case, device=device, dtype=variant.dtype, context=ctx, reproducer=rep)
+        if kind == "module":
+            m = build_module(cls, case.config, batch_first=case.batch_first, option=_options(case), **opts)
+            load_weights(m, case.params, context=ctx, reproducer=rep)
+            got = run_module(m, case, context=ctx, reproducer=rep, out_dtype=_out_dtype(variant), **opts)
+        else:
+            m = build_cell(cls, case.config, option=_options(case), **opts)
+            load_weights(m, case.params, cell=True, context=ctx, reproducer=rep)
+            got = run_cell(m, case, context=ctx, reproducer=rep, out_dtype=_out_dtype(variant), **opts)
     return compare_results(case, got, precision=variant.precision, context=ctx, reproducer=rep)
 
 
-def _cell_body(cls, spec, device, variant, case):
-    from ..torch_checks import compare_results
-    from .torch_run import build, load_weights, run_cell
+def _out_dtype(variant):
+    """Under autocast a layer returns the autocast dtype; otherwise its storage dtype."""
+    if not variant.autocast:
+        return None
+    import torch
 
-    case = variant_case(case, variant)
-    cfg = case.config
-    ctx = _context(spec, case, device, variant)
-    rep = lambda: _snippet(spec, "cell", case, device, variant)  # noqa: E731
-    kwargs = dict(bias=cfg.bias)
-    if cell_spec(cfg.cell).takes_nonlinearity:
-        kwargs["nonlinearity"] = cfg.nonlinearity
-    with precision_mode(device, variant):
-        m = build(cls, (cfg.input_size, cfg.hidden_size), kwargs, device=device, dtype=variant.dtype,
-                  option=_options(case), context=ctx)
-        load_weights(m, case.params, rename=lambda n: n[:-3], context=ctx, reproducer=rep)
-        got = run_cell(m, case, device=device, dtype=variant.dtype, context=ctx, reproducer=rep)
-    return compare_results(case, got, precision=variant.precision, context=ctx, reproducer=rep)
+    return getattr(torch, variant.autocast)
 
 
 def _strategy(cell, group, variant, kind):
@@ -147,11 +109,11 @@ def _strategy(cell, group, variant, kind):
 
 def module_checks(spec, cls, cell, *, device="cpu", dtypes=("float64", "float32")) -> list[PropertyCheck]:
     groups = [g for g in _GROUPS if g != "proj_size" or cell_spec(cell).projection]
-    return _checks("module", spec, cls, cell, groups, _module_body, device, dtypes)
+    return _checks("module", spec, cls, cell, groups, partial(_body, "module"), device, dtypes)
 
 
 def cell_checks(spec, cls, cell, *, device="cpu", dtypes=("float64", "float32")) -> list[PropertyCheck]:
-    return _checks("cell", spec, cls, cell, ["gradients"], _cell_body, device, dtypes)
+    return _checks("cell", spec, cls, cell, ["gradients"], partial(_body, "cell"), device, dtypes)
 
 
 def _checks(kind, spec, cls, cell, groups, body, device, dtypes):

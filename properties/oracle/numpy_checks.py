@@ -22,6 +22,8 @@ import numpy as np
 
 from bpttcheck.reference.cells import TORCH_CELLS, cell_spec
 
+from ..judge import compare_results
+from ..reproduce import JUDGE_LINES
 from ..runner import PropertyCheck
 from .common import Guarded, TargetFailure, call_target, check_id, require_same_inputs, snapshot
 from .tbptt_checks import with_initial_states
@@ -38,23 +40,22 @@ def config_dict(config) -> dict:
                 bidirectional=config.bidirectional, proj_size=config.proj_size)
 
 
-def _snippet(spec, case):
+def _snippet(spec, case, dtype):
     return case.reproducer(f"""from bpttcheck.properties.oracle import load_target
 from bpttcheck.properties.oracle.numpy_checks import config_dict
+from bpttcheck.properties.judge import compare_results
 fn = load_target({spec!r})
 got = fn(config_dict(config), params, x, h0, c0, d_output, d_h_n, d_c_n)
-for name, want in [("output", result.output), ("h_n", result.h_n), ("c_n", result.c_n)] + list(grads.items()):
-    if want is not None:
-        print(name, abs(np.asarray(got[name]) - want).max())""")
+got = {{k: np.asarray(v) for k, v in got.items() if v is not None}}
+comparisons = compare_results(case, got, precision={dtype!r}, raise_on_mismatch=False)
+""" + JUDGE_LINES)
 
 
 def _body(fn, spec, dtype, drawn_case):
-    from ..torch_checks import compare_results
-
     case = with_initial_states(drawn_case).astype(np.dtype(dtype))
     case = replace(case, d_c_n=case.d_c_n if cell_spec(case.config.cell).has_cell_state else None)
     ctx = f"{spec}, {dtype}; {case.describe()}"
-    rep = lambda: _snippet(spec, case)  # noqa: E731
+    rep = lambda: _snippet(spec, case, dtype)  # noqa: E731
     args = (dict(case.params), case.x, case.h0, case.c0, case.d_output, case.d_h_n, case.d_c_n)
     before = snapshot(*args[1:], *case.params.values())
     got = call_target(f"{spec}(config, params, x, h0, c0, d_output, d_h_n, d_c_n)", fn, config_dict(case.config),

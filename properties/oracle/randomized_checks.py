@@ -32,12 +32,14 @@ from bpttcheck.reference.pairsum import pair_contributions
 from bpttcheck.reference.randomized import independent_moments, pattern_weights
 
 from ..compare import Mismatch, compare
+from ..reproduce import JUDGE_LINES
 from ..runner import PropertyCheck
 from ..tolerance import implementation_tolerance
 from .common import Declined, Guarded, TargetFailure, check_id, devices_for
 from .tbptt_checks import Protocol, with_initial_states
 
-__all__ = ["ControlledGenerator", "EXACT_MAX_T", "STAT_SAMPLES", "randomized_checks"]
+__all__ = ["ControlledGenerator", "EXACT_MAX_T", "STAT_SAMPLES", "exact_comparisons", "randomized_checks",
+           "statistical_comparison"]
 
 EXACT_MAX_T = 4
 STAT_SAMPLES = 1000
@@ -87,21 +89,22 @@ def _ctx(spec, device, case, pis):
     return f"{spec} on {device}, pis={np.round(pis, 4).tolist()}; {case.describe()}"
 
 
-def _snippet(spec, case, pis, device, draws):
+def _snippet(spec, case, pis, device, body):
+    """A stand-alone reproducer: the case, the target, ``body`` (lines that judge and raise an
+    AssertionError when the bug is there)."""
     return case.reproducer(f"""import torch
 from bpttcheck.properties.oracle import load_target
-from bpttcheck.properties.torch_checks import torch_layer
-from bpttcheck.reference.pairsum import pair_contributions
+from bpttcheck.properties.torch_adapter import protocol_inputs
 fn = load_target({spec!r})
-m = torch_layer(config, params, device={device!r})
-t = lambda a: torch.tensor(a, device={device!r})
-hx = t(h0) if c0 is None else (t(h0), t(c0))
+module, xt, hx, cotangent = protocol_inputs(case, device={device!r})
 pis = np.array({list(map(float, pis))!r})
-{draws}
-pairs = pair_contributions(config, params, x, d_output, h0, c0)
-full = pairs.unflatten(pairs.full)
-for n in full:
-    print(n, abs(mean[n] - full[n]).max())""")
+{body}""")
+
+
+def _cell_snippet(spec, case, pis, device, u):
+    return _snippet(spec, case, pis, device, (
+        "from bpttcheck.properties.oracle.randomized_checks import ControlledGenerator\n"
+        f"got = fn(module, xt, hx, cotangent, pis, ControlledGenerator({u!r}))  # this one cell of the draws"))
 
 
 def _pairs(case):
@@ -136,9 +139,10 @@ def _diagnose(mean_of, pairs, pis) -> str:
     return "diagnosis: not explained by pis-as-drop or a missing 1/pis"
 
 
-def _exact_body(fn, spec, device, drawn):
-    case, pis = drawn
-    case = with_initial_states(case)
+def exact_comparisons(fn, case, pis, *, device="cpu", spec="the target", raise_on_mismatch=True) -> list:
+    """The exact check of one case: E[ĝ] and E[ĝ²] over every cell of the draws against full
+    BPTT and the exact second moments of independent keeps (``case`` with its initial states).
+    Raises :class:`Mismatch` (or returns the comparisons, ``raise_on_mismatch=False``)."""
     T = case.T
     ctx = _ctx(spec, device, case, pis)
     pairs = _pairs(case)
@@ -151,12 +155,8 @@ def _exact_body(fn, spec, device, drawn):
         u = [c[0] for c in combo]
         w = math.prod(c[1] for c in combo)
         rng = ControlledGenerator(u)
-        rep = lambda u=u: _snippet(spec, case, pis, device, (  # noqa: E731
-            "from bpttcheck.properties.oracle.randomized_checks import ControlledGenerator\n"
-            f"got = fn(m, t(x), hx, t(d_output), pis, ControlledGenerator({u!r}))\n"
-            "mean = {k: v.detach().cpu().numpy() for k, v in got.items()}  # this one cell"))
-        got = proto.call(fn, (np.array(pis), rng), context=ctx, reproducer=rep,
-                         what=f"{spec}(module, x, hx, cotangent, pis, rng)")
+        got = proto.call(fn, (np.array(pis), rng), context=ctx, what=f"{spec}(module, x, hx, cotangent, pis, rng)",
+                         reproducer=lambda u=u: _cell_snippet(spec, case, pis, device, u))
         if rng.used != T:
             raise Declined("the exact check", f"the target drew {rng.used} values with rng.random() for T={T} steps "
                                               "(the exact check needs exactly one per step)")
@@ -166,16 +166,16 @@ def _exact_body(fn, spec, device, drawn):
         peak = np.maximum(peak, np.abs(flat))
     full = pairs.full
     got_d, full_d, peak_d = pairs.unflatten(mean), pairs.unflatten(full), pairs.unflatten(peak)
+    rep = lambda: _exact_snippet(spec, case, pis, device)  # noqa: E731
     comps = []
     for key, e in full_d.items():
         tol = implementation_tolerance("float64", T=T, scale=float(max(np.max(np.abs(e)), np.max(peak_d[key]))) if e.size else 1.0)
         c = compare(f"{key} (E[ĝ] over every cell of the draws)", got_d[key], e, tol)
         comps.append(c)
-        if not c.ok:
+        if not c.ok and raise_on_mismatch:
             text = c.message(ctx + f"; exact over {len(list(itertools.product(*cells)))} cells; expected E[ĝ] = full BPTT")
             text += "\n  " + _diagnose(mean, pairs, np.asarray(pis))
-            rep = _exact_snippet(spec, case, pis, device)
-            text += "\n  reproduce:\n" + "\n".join("    " + s for s in rep.rstrip().splitlines())
+            text += "\n  reproduce:\n" + "\n".join("    " + s for s in rep().rstrip().splitlines())
             raise Mismatch(text, c)
     # The law of ĝ, not only its mean: a target reading pis as drop probabilities (keeping with
     # 1 − π and scaling by 1/(1 − π)) is unbiased too, but its second moments differ (E ξ² = 1/π).
@@ -190,25 +190,24 @@ def _exact_body(fn, spec, device, drawn):
         tol = implementation_tolerance("float64", T=(T + 1) ** 2, scale=scale2)
         c = compare(f"{key} (E[ĝ²] over every cell of the draws)", got2[key], e, tol)
         comps.append(c)
-        if not c.ok:
+        if not c.ok and raise_on_mismatch:
             text = c.message(ctx + "; expected the second moments of independent draws kept with probability pis[t]")
             text += "\n  " + _diagnose_second(second, pairs, np.asarray(pis))
-            rep = _exact_snippet(spec, case, pis, device)
-            text += "\n  reproduce:\n" + "\n".join("    " + s for s in rep.rstrip().splitlines())
+            text += "\n  reproduce:\n" + "\n".join("    " + s for s in rep().rstrip().splitlines())
             raise Mismatch(text, c)
     return comps
 
 
+def _exact_body(fn, spec, device, drawn):
+    case, pis = drawn
+    return exact_comparisons(fn, with_initial_states(case), pis, device=device, spec=spec)
+
+
 def _exact_snippet(spec, case, pis, device):
     return _snippet(spec, case, pis, device, (
-        "import itertools, math\n"
-        "from bpttcheck.properties.oracle.randomized_checks import ControlledGenerator, _cells\n"
-        "mean = None\n"
-        "for combo in itertools.product(*[_cells(p) for p in pis]):\n"
-        "    got = fn(m, t(x), hx, t(d_output), pis, ControlledGenerator([c[0] for c in combo]))\n"
-        "    w = math.prod(c[1] for c in combo)\n"
-        "    g = {k: w * v.detach().cpu().numpy() for k, v in got.items()}\n"
-        "    mean = g if mean is None else {k: mean[k] + g[k] for k in g}"))
+        "from bpttcheck.properties.oracle.randomized_checks import exact_comparisons\n"
+        f"comparisons = exact_comparisons(fn, case, pis, device={device!r}, raise_on_mismatch=False)\n"
+        + JUDGE_LINES))
 
 
 def _diagnose_second(second, pairs, pis) -> str:
@@ -228,9 +227,11 @@ def _determinism_body(fn, spec, device, drawn):
     ctx = _ctx(spec, device, case, pis)
     seed = case.seed % 2**32
     rep = lambda: _snippet(spec, case, pis, device, (  # noqa: E731
-        f"a = fn(m, t(x), hx, t(d_output), pis, np.random.default_rng({seed}))\n"
-        f"b = fn(m, t(x), hx, t(d_output), pis, np.random.default_rng({seed}))\n"
-        "print({k: (a[k] - b[k]).abs().max().item() for k in a})\nmean = {k: v.detach().numpy() for k, v in a.items()}"))
+        f"a = fn(module, xt, hx, cotangent, pis, np.random.default_rng({seed}))\n"
+        f"b = fn(module, xt, hx, cotangent, pis, np.random.default_rng({seed}))\n"
+        "differ = [k for k in a if not torch.equal(a[k], b[k])]\n"
+        "print('differ:', differ)\n"
+        "assert not differ, f'{differ} differ between two calls with the same seed'"))
     proto = Protocol(case, device)
     runs = [proto.call(fn, (np.array(pis), np.random.default_rng(seed)), context=ctx, reproducer=rep,
                        what=f"{spec}(module, x, hx, cotangent, pis, rng)") for _ in range(2)]
@@ -242,21 +243,22 @@ def _determinism_body(fn, spec, device, drawn):
     return []
 
 
-def _statistical_body(fn, spec, device, drawn):
+def statistical_comparison(fn, case, pis, *, device="cpu", spec="the target", samples: int = STAT_SAMPLES) -> list:
+    """The statistical check of one case (``case`` with its initial states): the mean of
+    ``samples`` draws from ``numpy.random.default_rng(case.seed)`` within Bernstein's bound
+    (exact variance, Bonferroni over the coordinates, false-alarm rate ≤ ALPHA) of full BPTT;
+    raises :class:`Mismatch` otherwise."""
     from ..unbiased import bernstein_threshold
 
-    case, pis = drawn
-    case = with_initial_states(case)
     ctx = _ctx(spec, device, case, pis)
     pairs = _pairs(case)
     g, var, bound = independent_moments(pairs, pis)
     seed = case.seed % 2**32
     rng = np.random.default_rng(seed)
-    n = STAT_SAMPLES
+    n = samples
     rep = lambda: _snippet(spec, case, pis, device, (  # noqa: E731
-        f"rng = np.random.default_rng({seed})\n"
-        f"draws = [fn(m, t(x), hx, t(d_output), pis, rng) for _ in range({n})]\n"
-        "mean = {k: sum(d[k] for d in draws).detach().cpu().numpy() / len(draws) for k in draws[0]}"))
+        "from bpttcheck.properties.oracle.randomized_checks import statistical_comparison\n"
+        f"statistical_comparison(fn, case, pis, device={device!r}, samples={n})  # raises if biased"))
     total = np.zeros_like(g)
     proto = Protocol(case, device)
     for _ in range(n):
@@ -276,6 +278,11 @@ def _statistical_body(fn, spec, device, drawn):
         text += "\n  reproduce:\n" + "\n".join("    " + s for s in rep().rstrip().splitlines())
         raise Mismatch(text, None)
     return []
+
+
+def _statistical_body(fn, spec, device, drawn):
+    case, pis = drawn
+    return statistical_comparison(fn, with_initial_states(case), pis, device=device, spec=spec)
 
 
 def _diagnose_statistical(mean, pairs, pis, var, bound, n):

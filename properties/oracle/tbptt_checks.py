@@ -19,12 +19,12 @@ from functools import partial
 import numpy as np
 
 from bpttcheck.reference.cells import TORCH_CELLS, cell_spec
-from bpttcheck.reference.pairsum import pair_sum
 from bpttcheck.reference.truncation import SlidingWindow, Subsequence, WilliamsPeng
 
 from ..compare import Mismatch, compare
+from ..judge import case_tolerances, truncated_gradients
+from ..reproduce import JUDGE_LINES
 from ..runner import PropertyCheck
-from ..sensitivity import gradient_magnitudes, rounding_sensitivity
 from ..tolerance import implementation_tolerance
 from .common import Guarded, TargetFailure, call_target, check_id, devices_for, require_same_inputs, snapshot
 
@@ -75,17 +75,6 @@ def with_initial_states(case):
     return replace(case, h0=h0, c0=c0)
 
 
-def _tolerances(case, scheme, expected: dict) -> dict:
-    """Condition-aware tolerances: Σ|terms| from the full-BPTT magnitudes (a truncated gradient
-    adds a subset of the same terms) and the truncated gradients' own rounding sensitivity."""
-    mags = gradient_magnitudes(case)
-    sens = rounding_sensitivity(case, "float64", seed=case.seed % 2**32,
-                                compute=lambda c: _expected(c, scheme))
-    return {key: implementation_tolerance("float64", T=case.T, scale=float(np.max(np.abs(e))) if e.size else 1.0,
-                                          magnitude=mags.get(key), sensitivity=sens.get(key))
-            for key, e in expected.items()}
-
-
 def _first_mismatch(got: dict, expected: dict, T: int, tolerances: dict | None = None):
     for key, e in expected.items():
         tol = (tolerances or {}).get(key) or implementation_tolerance(
@@ -99,7 +88,7 @@ def _first_mismatch(got: dict, expected: dict, T: int, tolerances: dict | None =
 
 
 def _expected(case, scheme):
-    return pair_sum(case.config, case.params, case.x, case.d_output, scheme, case.h0, case.c0)
+    return truncated_gradients(case, scheme)
 
 
 def explain(got: dict, case, name: str, k) -> str:
@@ -112,20 +101,18 @@ def explain(got: dict, case, name: str, k) -> str:
 
 class Protocol:
     """The torch side of the tbptt/randomized protocols for one case: the float64 module with
-    the case's weights and the input tensors, built once and called many times."""
+    the case's weights and the input tensors (the torch adapter's
+    :func:`~bpttcheck.properties.torch_adapter.protocol_inputs`), built once and called many
+    times."""
 
     def __init__(self, case, device):
         import torch
 
-        from ..torch_checks import torch_layer
+        from ..torch_adapter import protocol_inputs
 
-        cfg = case.config
         self.torch = torch
-        self.module = torch_layer(cfg, case.params, device=device)
-        t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float64, device=device)  # noqa: E731
-        self.x, self.h0, self.cot = t(case.x), t(case.h0), t(case.d_output)
-        self.c0 = t(case.c0) if cell_spec(cfg.cell).has_cell_state else None
-        self.hx = (self.h0, self.c0) if self.c0 is not None else self.h0
+        self.module, self.x, self.hx, self.cot = protocol_inputs(case, device)
+        self.h0, self.c0 = self.hx if isinstance(self.hx, tuple) else (self.hx, None)
         self.weights = [p.detach().clone() for p in self.module.parameters()]
         self.before = snapshot(self.x, self.h0, self.c0, self.cot)
 
@@ -159,19 +146,16 @@ def run_protocol(fn, case, args: tuple, *, device, what, context, reproducer) ->
 
 
 def _snippet(spec, case, name, k, scheme, device):
-    return case.reproducer(f"""import torch
-from bpttcheck.properties.oracle import load_target
-from bpttcheck.properties.torch_checks import torch_layer
-from bpttcheck.reference.pairsum import pair_sum
-from bpttcheck.reference.truncation import SlidingWindow, Subsequence, WilliamsPeng
+    return case.reproducer(f"""from bpttcheck.properties.oracle import load_target
+from bpttcheck.properties.judge import compare_truncated
+from bpttcheck.properties.torch_adapter import protocol_inputs
+from bpttcheck.reference.truncation import {type(scheme).__name__}
 fn = load_target({spec!r})
-m = torch_layer(config, params, device={device!r})
-t = lambda a: torch.tensor(a, device={device!r})
-hx = t(h0) if c0 is None else (t(h0), t(c0))
-got = fn(m, t(x), hx, t(d_output), {k!r}, {name!r})
-want = pair_sum(config, params, x, d_output, {scheme!r}, h0, c0)
-for n in want:
-    print(n, abs(got[n].detach().cpu().numpy() - want[n]).max())""")
+module, xt, hx, cotangent = protocol_inputs(case, device={device!r})
+got = fn(module, xt, hx, cotangent, {k!r}, {name!r})
+got = {{n: v.detach().cpu().double().numpy() for n, v in got.items()}}
+comparisons = compare_truncated(case, got, {scheme!r}, raise_on_mismatch=False)
+""" + JUDGE_LINES)
 
 
 def _body(fn, spec, device, name, drawn):
@@ -183,7 +167,7 @@ def _body(fn, spec, device, name, drawn):
     got = run_protocol(fn, case, (k, name), device=device, what=f"{spec}(module, x, hx, cotangent, {k!r}, {name!r})",
                        context=ctx, reproducer=rep)
     expected = _expected(case, scheme)
-    tolerances = _tolerances(case, scheme, expected)
+    tolerances = case_tolerances(case, expected, compute=lambda c: _expected(c, scheme))
     key, comp = _first_mismatch(got, expected, case.T, tolerances)
     if key is None:
         return [compare(n, got[n], e, tolerances[n]) for n, e in expected.items()]

@@ -1,0 +1,121 @@
+"""The one judge of an implementation's results against the float64 reference.
+
+``compare_results(case, got)`` takes what any implementation returned for a
+:class:`~bpttcheck.properties.strategies.Case` — a dict holding "output", "h_n" ("c_n"), every
+parameter's gradient by torch name, "input", "h0" ("c0"), as arrays — and compares each
+quantity with the reference run in float64 on the case's values, under the tolerance policy
+(:mod:`bpttcheck.properties.tolerance`). ``compare_truncated(case, got, scheme)`` does the same
+for a truncated-BPTT gradient (the O(T²) pair-sum of the scheme's window is the truth).
+Framework-agnostic: it imports neither torch nor any other framework, so a NumPy or JAX
+target is judged exactly as a torch one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bpttcheck.reference.pairsum import pair_sum
+
+from .compare import Comparison, Mismatch, compare
+from .sensitivity import gradient_magnitudes, rounding_sensitivity
+from .tolerance import Tolerance, implementation_tolerance
+
+__all__ = ["case_tolerances", "compare_results", "compare_truncated", "judge", "reference_results",
+           "truncated_gradients"]
+
+
+def _sensitivity_precision(precision: str) -> str:
+    # the data perturbation that mimics the forward's rounding: float64's u for float64, else
+    # float32's (the coarser storage precisions are rounded to before the comparison)
+    return "float64" if precision == "float64" else "float32"
+
+
+def reference_results(case) -> dict:
+    """The reference's forward and full BPTT on ``case`` in float64: output, h_n, (c_n), every
+    gradient; h0/c0 gradients only where the case has initial states."""
+    return _reference(case)[0]
+
+
+def _reference(case):
+    case64 = case.astype(np.float64)
+    result, grads = case64.reference()
+    expected = {"output": result.output, "h_n": result.h_n}
+    if result.c_n is not None:
+        expected["c_n"] = result.c_n
+    expected.update(grads)
+    if case.h0 is None:
+        expected.pop("h0", None)
+        expected.pop("c0", None)
+    return expected, result
+
+
+def truncated_gradients(case, scheme) -> dict:
+    """The exact truncated-BPTT gradient of ``L = Σ⟨d_output, output⟩`` under ``scheme``."""
+    c = case.astype(np.float64)
+    return pair_sum(c.config, c.params, c.x, c.d_output, scheme, c.h0, c.c0)
+
+
+def case_tolerances(case, expected: dict, *, precision: str = "float64", compute=None,
+                    forward=None) -> dict[str, Tolerance]:
+    """The condition-aware tolerance of every quantity in ``expected`` on ``case``.
+
+    Σ|terms| comes from the full-BPTT magnitudes (a truncated or randomized gradient adds a
+    subset of the same terms, so they bound its Σ|terms| too); the forward's rounding from the
+    results' shift under u-relative moves of the data, ``compute(case) -> dict`` naming the
+    quantities (default: the reference's forward and full BPTT). ``forward``: the float64
+    case's forward result, when the caller has it.
+    """
+    case64 = case.astype(np.float64)
+    mags = gradient_magnitudes(case64, forward)
+    sens = rounding_sensitivity(case64, _sensitivity_precision(precision), seed=case.seed % 2**32, compute=compute)
+    out = {}
+    for quantity, exp in expected.items():
+        scale = float(np.max(np.abs(exp))) if np.size(exp) else 1.0
+        out[quantity] = implementation_tolerance(precision, T=case.T, scale=scale, magnitude=mags.get(quantity),
+                                                 sensitivity=sens.get(quantity))
+    return out
+
+
+def judge(got: dict, expected: dict, tolerances: dict, *, context="", reproducer=None,
+          raise_on_mismatch=True) -> list[Comparison]:
+    """Every quantity of ``expected`` against ``got`` under its tolerance; a quantity missing
+    from ``got`` mismatches (an implementation cannot pass by omission). The first mismatch
+    raises :class:`Mismatch` with the report (``reproducer``: a string or a callable) unless
+    ``raise_on_mismatch`` is false."""
+    comparisons = []
+    for quantity, exp in expected.items():
+        tol = tolerances[quantity]
+        if got.get(quantity) is None:
+            c = Comparison(quantity, False, np.size(exp), np.size(exp), (), np.nan, np.nan, np.inf, np.inf, tol,
+                           problem="missing from the implementation's results")
+        else:
+            c = compare(quantity, got[quantity], exp, tol)
+        comparisons.append(c)
+        if raise_on_mismatch and not c.ok:
+            text = reproducer() if callable(reproducer) else reproducer
+            raise Mismatch(c.message(context, text), c)
+    return comparisons
+
+
+def compare_results(case, got: dict, *, precision="float64", context="", reproducer=None,
+                    raise_on_mismatch=True) -> list[Comparison]:
+    """Compare an implementation's results (``got``: output, h_n, c_n and gradients keyed by
+    torch names, "input", "h0", "c0") with the float64 reference on ``case``.
+
+    A quantity the implementation did not return counts as a mismatch, so an implementation
+    cannot pass by omission. ``reproducer`` is a string or a callable returning one.
+    """
+    expected, result = _reference(case)
+    tolerances = case_tolerances(case, expected, precision=precision, forward=result)
+    return judge(got, expected, tolerances, context=context, reproducer=reproducer,
+                 raise_on_mismatch=raise_on_mismatch)
+
+
+def compare_truncated(case, got: dict, scheme, *, context="", reproducer=None,
+                      raise_on_mismatch=True) -> list[Comparison]:
+    """Compare a truncated-BPTT gradient (``got``: every parameter by torch name, "input",
+    "h0", "c0") with the pair-sum of ``scheme`` on ``case`` (float64)."""
+    expected = truncated_gradients(case, scheme)
+    tolerances = case_tolerances(case, expected, compute=lambda c: truncated_gradients(c, scheme))
+    return judge(got, expected, tolerances, context=context, reproducer=reproducer,
+                 raise_on_mismatch=raise_on_mismatch)
