@@ -2,7 +2,7 @@
 
 Time-major arrays ``(T, B, D)`` inside; PyTorch's parameter names, shapes and gate order.
 Submodules: ``cells`` (the cell registry: one module and one ``CellSpec`` per cell),
-``network`` (forward/backward engine), ``losses``, ``truncation``, ``pairsum``,
+``network`` (forward/backward engine), ``losses``, ``schemes``, ``truncation``, ``pairsum``,
 ``randomized``, ``stateful``, ``clipping``, ``clip_frameworks``, ``finite_diff``,
 ``fd_model``, ``jacobians``, ``profiles``, ``architectures``, ``validation``.
 """
@@ -50,18 +50,19 @@ from .pairsum import PairContributions, pair_contributions, pair_sum
 from .profiles import GradientProfile, gradient_profile, gradient_statistics, history_statistics, train_sgd
 from .randomized import ExactMoments, exact_moments, independent_moments, randomized_backward, sample_xi
 from .stateful import from_stateful_batches, stateful_backward, to_stateful_batches
-from .truncation import (
+from .schemes import (
     Full,
     Randomized,
     RandomizedHistory,
+    RandomizedScheme,
     SlidingWindow,
     Subsequence,
-    TruncationResult,
+    TruncationScheme,
     WilliamsPeng,
     Window,
-    truncated_backward,
     window_starts,
 )
+from .truncation import TruncationResult, truncated_backward
 from .validation import InvalidArgument
 
 __all__ = [
@@ -83,11 +84,13 @@ __all__ = [
     "PairContributions",
     "Randomized",
     "RandomizedHistory",
+    "RandomizedScheme",
     "RecurrentConfig",
     "SlidingWindow",
     "StepJacobians",
     "Subsequence",
     "TruncationResult",
+    "TruncationScheme",
     "WilliamsPeng",
     "Window",
     "adjoint_clipping",

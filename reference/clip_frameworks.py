@@ -30,9 +30,9 @@ import numpy as np
 from .validation import InvalidArgument, fail
 from .clipping import (
     ClipResult,
-    _items,
-    _scaled,
-    _total_of,
+    grad_items,
+    scaled_by,
+    total_of_norms,
     check_max_norm,
     check_norm_type,
     clip_coefficient,
@@ -73,9 +73,9 @@ def torch_get_total_norm(tensors, norm_type=2.0, error_if_nonfinite: bool = Fals
     """
     _check_foreach(foreach)
     p = check_norm_type(norm_type, exact_torch)
-    _, values, _ = _items(tensors, "tensors", allow_empty=exact_torch)
+    _, values, _ = grad_items(tensors, "tensors", allow_empty=exact_torch)
     norms = [tensor_norm(v, p) for v in values if v is not None]
-    total = _total_of(norms, p) if norms else np.float32(0.0)
+    total = total_of_norms(norms, p) if norms else np.float32(0.0)
     if error_if_nonfinite and not np.isfinite(total):
         raise_nonfinite(total, p)
     return total
@@ -93,11 +93,11 @@ def torch_clip_grads_with_norm(grads, max_norm, total_norm, foreach=None, *,
     total = np.asarray(total_norm)
     if total.ndim != 0 or total.dtype.kind != "f":
         fail("total_norm", total_norm, "a real floating-point scalar (what get_total_norm returns)")
-    _, values, rebuild = _items(grads, allow_empty=exact_torch)
+    _, values, rebuild = grad_items(grads, allow_empty=exact_torch)
     if not any(v is not None for v in values):
         return ClipResult(rebuild(values), total[()], None)
     coef = clip_coefficient(total, max_norm)
-    return ClipResult(rebuild(_scaled(values, coef)), total[()], coef)
+    return ClipResult(rebuild(scaled_by(values, coef)), total[()], coef)
 
 
 def torch_clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite: bool = False,
@@ -119,7 +119,7 @@ def torch_clip_grad_value(grads, clip_value, foreach=None, *, exact_torch: bool 
     """
     _check_foreach(foreach)
     v = _torch_float("clip_value", clip_value, exact_torch)
-    _, values, rebuild = _items(grads, allow_empty=exact_torch)
+    _, values, rebuild = grad_items(grads, allow_empty=exact_torch)
     with np.errstate(invalid="ignore"):
         out = [None if g is None else np.asarray(np.minimum(np.maximum(g, g.dtype.type(-v)), g.dtype.type(v)))
                for g in values]
@@ -141,7 +141,7 @@ def tf_clip_by_global_norm(t_list, clip_norm, use_norm=None) -> ClipResult:
     the global norm TensorFlow returns; ``coefficient`` the scale.
     """
     M = check_max_norm("clip_norm", clip_norm)
-    _, values, rebuild = _items(t_list, "t_list")
+    _, values, rebuild = grad_items(t_list, "t_list")
     present = [v for v in values if v is not None]
     dtypes = sorted({v.dtype.name for v in present})
     if len(dtypes) > 1:
@@ -156,7 +156,7 @@ def tf_clip_by_global_norm(t_list, clip_norm, use_norm=None) -> ClipResult:
         n = np.asarray(use_norm, dtype=dt)[()]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         scale = dt(M) * np.minimum(dt(1) / n, dt(1) / dt(M)) if np.isfinite(n) else dt(np.nan)
-    return ClipResult(rebuild(_scaled(values, scale)), n, dt(scale))
+    return ClipResult(rebuild(scaled_by(values, scale)), n, dt(scale))
 
 
 def optax_clip_by_global_norm(updates, max_norm) -> ClipResult:
@@ -166,7 +166,7 @@ def optax_clip_by_global_norm(updates, max_norm) -> ClipResult:
     ``coefficient`` is None: optax divides then multiplies, it never forms one factor.
     """
     M = check_max_norm("max_norm", max_norm)
-    _, values, rebuild = _items(updates, "updates")
+    _, values, rebuild = grad_items(updates, "updates")
     sums = [_sum_squares(v) for v in values if v is not None]
     dt = np.result_type(*sums).type
     with np.errstate(over="ignore", invalid="ignore"):

@@ -44,8 +44,11 @@ __all__ = [
     "clip_layerwise",
     "clip_per_tensor",
     "global_norm",
+    "grad_items",
     "layer_groups",
+    "scaled_by",
     "tensor_norm",
+    "total_of_norms",
 ]
 
 #: PyTorch's epsilon in ``max_norm / (total + eps)``.
@@ -77,7 +80,7 @@ class ClipResult:
 # --------------------------------------------------------------------------- validation
 
 
-def _items(grads, name="grads", allow_empty=False):
+def grad_items(grads, name="grads", allow_empty=False):
     """(keys, arrays, rebuild): a flat view of ``grads`` and how to rebuild its container."""
     if isinstance(grads, np.ndarray):
         keys, values = [0], [grads]
@@ -160,7 +163,7 @@ def tensor_norm(g: np.ndarray, norm_type: float = 2.0) -> np.floating:
     return dtype.type(r)
 
 
-def _total_of(norms, norm_type):
+def total_of_norms(norms, norm_type):
     """The p-norm of the per-tensor norms, in their promoted dtype (SPEC §5)."""
     dtype = np.result_type(*norms)
     return tensor_norm(np.asarray(norms, dtype=dtype), norm_type)
@@ -172,8 +175,8 @@ def global_norm(grads, norm_type: float = 2.0) -> np.floating:
     Returns a NumPy scalar: float32 if every gradient is float32, float64 if mixed.
     """
     p = check_norm_type(norm_type)
-    _, values, _ = _items(grads)
-    return _total_of([tensor_norm(v, p) for v in values if v is not None], p)
+    _, values, _ = grad_items(grads)
+    return total_of_norms([tensor_norm(v, p) for v in values if v is not None], p)
 
 
 def clip_coefficient(total, max_norm: float, eps: float = EPS) -> np.floating:
@@ -211,7 +214,8 @@ def _mul(v, coef):
     return np.asarray(v.astype(work, copy=False) * coef.astype(work), dtype=v.dtype)
 
 
-def _scaled(values, coef):
+def scaled_by(values, coef):
+    """Each array of ``values`` times ``coef`` (None entries kept), overflow to inf allowed."""
     with np.errstate(invalid="ignore", over="ignore"):
         return [None if v is None else _mul(v, coef) for v in values]
 
@@ -230,12 +234,12 @@ def clip_by_global_norm(grads, max_norm: float, norm_type: float = 2.0, *,
     """
     max_norm = check_max_norm("max_norm", max_norm)
     p = check_norm_type(norm_type)
-    _, values, rebuild = _items(grads)
-    total = _total_of([tensor_norm(v, p) for v in values if v is not None], p)
+    _, values, rebuild = grad_items(grads)
+    total = total_of_norms([tensor_norm(v, p) for v in values if v is not None], p)
     if error_if_nonfinite and not np.isfinite(total):
         raise_nonfinite(total, p)
     coef = clip_coefficient(total, max_norm)
-    return ClipResult(rebuild(_scaled(values, coef)), total, coef)
+    return ClipResult(rebuild(scaled_by(values, coef)), total, coef)
 
 
 def clip_per_tensor(grads, max_norm: float, norm_type: float = 2.0) -> ClipResult:
@@ -245,7 +249,7 @@ def clip_per_tensor(grads, max_norm: float, norm_type: float = 2.0) -> ClipResul
     """
     max_norm = check_max_norm("max_norm", max_norm)
     p = check_norm_type(norm_type)
-    keys, values, rebuild = _items(grads)
+    keys, values, rebuild = grad_items(grads)
     norms, coefs, out = {}, {}, []
     for k, v in zip(keys, values):
         if v is None:
@@ -253,7 +257,7 @@ def clip_per_tensor(grads, max_norm: float, norm_type: float = 2.0) -> ClipResul
             continue
         norms[k] = tensor_norm(v, p)
         coefs[k] = clip_coefficient(norms[k], max_norm)
-        out.extend(_scaled([v], coefs[k]))
+        out.extend(scaled_by([v], coefs[k]))
     return ClipResult(rebuild(out), norms, coefs)
 
 
@@ -278,7 +282,7 @@ def clip_layerwise(grads: dict, max_norm, groups=None, norm_type: float = 2.0) -
     """
     if not isinstance(grads, dict):
         fail("grads", grads, "a dict name -> array (layer-wise clipping groups by name)")
-    _items(grads)
+    grad_items(grads)
     p = check_norm_type(norm_type)
     names = [n for n in grads if n not in _NON_PARAMETER_KEYS]
     if groups is None:
@@ -315,7 +319,7 @@ def clip_layerwise(grads: dict, max_norm, groups=None, norm_type: float = 2.0) -
 def clip_by_value(grads, clip_value: float) -> ClipResult:
     """Clamp every entry to [-v, v] as ``clip_grad_value_`` (NaN stays NaN, ±inf -> ±v)."""
     v = check_max_norm("clip_value", clip_value)
-    _, values, rebuild = _items(grads)
+    _, values, rebuild = grad_items(grads)
     out = [None if g is None else np.asarray(np.minimum(np.maximum(g, g.dtype.type(-v)), g.dtype.type(v)))
            for g in values]
     return ClipResult(rebuild(out), None, None)

@@ -23,7 +23,8 @@ import numpy as np
 
 from .cells import cell_spec
 from .network import backward, forward
-from .truncation import check_problem, window_starts
+from .schemes import window_starts
+from .truncation import check_problem
 
 __all__ = ["PairContributions", "pair_contributions", "pair_sum", "surrogate_gradient"]
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .validation import InvalidArgument, check_int, fail
 from .pairsum import PairContributions, pair_contributions
-from .truncation import Randomized, TruncationResult, is_randomized, truncated_backward
+from .schemes import Randomized, is_randomized
+from .truncation import TruncationResult, truncated_backward
+from .validation import InvalidArgument, check_int, fail
 
 __all__ = [
     "ExactMoments",
@@ -40,15 +41,17 @@ MAX_ENUMERATION_T = 12
 
 def _check_scheme(scheme, T):
     if not is_randomized(scheme):
-        fail("scheme", scheme, "Randomized(pis) or RandomizedHistory(run_probs)")
-    if isinstance(scheme, Randomized):
-        scheme.check_length(T)
+        fail("scheme", scheme, "a randomized scheme (keep_probability(t, kept_before) and describe(), e.g. "
+             "Randomized(pis) or RandomizedHistory(run_probs))")
+    check_length = getattr(scheme, "check_length", None)
+    if callable(check_length):
+        check_length(T)
 
 
 def _keep_probabilities(scheme, kept: np.ndarray) -> np.ndarray:
     """kept (N, T) bool -> (N, T) probability with which each link's draw was made."""
     N, T = kept.shape
-    if isinstance(scheme, Randomized):
+    if isinstance(scheme, Randomized):  # independent draws: no history to walk (a fast path)
         return np.broadcast_to(np.asarray(scheme.pis), (N, T))
     return np.stack([scheme.keep_probability(t, kept[:, :t]) for t in range(T)], axis=1)
 
@@ -61,7 +64,7 @@ def sample_xi(scheme, rng: np.random.Generator, T: int, n: int = 1) -> np.ndarra
     n = check_int("n", n, minimum=1)
     _check_scheme(scheme, T)
     u = rng.random((n, T))
-    if isinstance(scheme, Randomized):
+    if isinstance(scheme, Randomized):  # independent draws, all at once (a fast path)
         pis = np.asarray(scheme.pis)
         return np.where(u < pis, 1.0 / pis, 0.0)
     kept = np.zeros((n, T), dtype=bool)

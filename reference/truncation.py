@@ -1,288 +1,62 @@
-"""Truncated BPTT: every scheme as data, run by the one backward engine.
+"""Truncated BPTT: every scheme (:mod:`bpttcheck.reference.schemes`) run by the one backward engine.
 
 A scheme is a window function f (SPEC §1, §3): the loss at step t reaches the uses of the
 parameters at steps f(t)..t, the inputs x_s with s ≥ f(t), and the initial states iff
 f(t) = 0. Truncated gradients are the exact gradients of a surrogate loss in which the states
-H[f(t)-1] are frozen constants. The forward is never truncated.
-
-====================  =====================================  ===============================
-scheme                f(t)                                   how it runs (T steps, window k)
-====================  =====================================  ===============================
-Full()                0                                      one sweep, O(T)
-Subsequence(k)        k·⌊t/k⌋                                one sweep cutting links into
-                                                             t = k, 2k, … (never t = 0), O(T)
-SlidingWindow(k)      max(0, t-k+1)  ("window of k steps")   batched windows, O(T·k)
-WilliamsPeng(h, h′)   max(0, e(t)-h+1),                      batched windows, O(T·h)
-                      e(t) = min(h′·⌊t/h′⌋ + h′-1, T-1)
-Window(f)             any user f with 0 ≤ f(t) ≤ t           batched windows, O(T·max window)
-Randomized(pis)       random: link into t kept w.p. pis[t],  one sweep scaling the carried
-                      then scaled by 1/pis[t]                adjoint by ξ_t, O(T)
-RandomizedHistory     same, keep probability depending on    one sweep, O(T)
-                      the run of kept links before t
-====================  =====================================  ===============================
-
-The seeds' "k-truncated BPTT" is ``f(t) = max(0, t-k)``: k Jacobian factors, k+1 steps; here
-it is ``SlidingWindow.seeds_convention(k) == SlidingWindow(k + 1)``.
+H[f(t)-1] are frozen constants. The forward is never truncated. A scheme with a crossing rule
+(and full BPTT) runs as one O(T) sweep, a randomized scheme as one sweep scaling the carried
+adjoint by ξ_t, any other deterministic scheme by windows.
 
 Windows are run by recomputing each group of losses sharing a window start a from the saved
 state H[a-1], all groups stacked along the batch axis, and one engine call over the longest
 window. Schemes apply to unidirectional, possibly stacked networks, every layer cut at the
-same times. Arrays are time-major: x (T, B, D), d_output (T, B, P).
+same times. Arrays are time-major: x (T, B, D), d_output (T, B, P). The scheme classes are
+re-exported here (``bpttcheck.reference.truncation.Subsequence`` keeps working).
 """
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
 from .cells import cell_spec
 from .config import RecurrentConfig
-from .validation import InvalidArgument, check_array, check_int, describe, fail
 from .network import backward, forward
+from .schemes import (
+    Full,
+    Randomized,
+    RandomizedHistory,
+    RandomizedScheme,
+    SlidingWindow,
+    Subsequence,
+    TruncationScheme,
+    WilliamsPeng,
+    Window,
+    check_scheme,
+    is_randomized,
+    window_starts,
+)
+from .validation import InvalidArgument, check_array, describe, fail
 
 __all__ = [
     "Full",
     "RandomizedHistory",
     "Randomized",
+    "RandomizedScheme",
     "SlidingWindow",
     "Subsequence",
     "TruncationResult",
+    "TruncationScheme",
     "WilliamsPeng",
     "Window",
     "check_problem",
+    "check_scheme",
     "frozen_states",
     "is_randomized",
     "truncated_backward",
     "window_starts",
 ]
-
-
-def _arange_window(T: int) -> np.ndarray:
-    return np.arange(T, dtype=np.intp)
-
-
-@dataclass(frozen=True)
-class Full:
-    """Full BPTT: every loss reaches every earlier step (f(t) = 0)."""
-
-    def window(self, T: int) -> np.ndarray:
-        return np.zeros(T, dtype=np.intp)
-
-    def crossing(self, T: int):
-        return None
-
-    def describe(self) -> str:
-        return "full BPTT"
-
-
-@dataclass(frozen=True)
-class Subsequence:
-    """Detach the state every k steps: f(t) = k·⌊t/k⌋ (= Williams–Peng BPTT(k; k)).
-
-    The first chunk reaches h0 (f(t) = 0 there): the link into t = 0 is never cut.
-    """
-
-    k: int
-
-    def __post_init__(self):
-        check_int("k", self.k, minimum=1)
-
-    def window(self, T: int) -> np.ndarray:
-        t = _arange_window(T)
-        return self.k * (t // self.k)
-
-    def crossing(self, T: int):
-        k = self.k
-
-        def cut_at_chunk_starts(t, dh, dc):
-            if t > 0 and t % k == 0:
-                return dh * 0, None if dc is None else dc * 0
-            return dh, dc
-
-        return cut_at_chunk_starts
-
-    def describe(self) -> str:
-        return f"subsequence k={self.k}"
-
-
-@dataclass(frozen=True)
-class SlidingWindow:
-    """Each loss back-propagates through its last k steps: f(t) = max(0, t-k+1).
-
-    ``k`` counts steps (parameter uses) inside the window, i.e. k-1 Jacobian factors. The
-    seeds' "k-truncated BPTT", f(t) = max(0, t-k), is :meth:`seeds_convention`.
-    """
-
-    k: int
-
-    def __post_init__(self):
-        check_int("k", self.k, minimum=1)
-
-    @classmethod
-    def seeds_convention(cls, k: int) -> "SlidingWindow":
-        """The seeds' k-truncated BPTT, f(t) = max(0, t-k): k Jacobian factors = k+1 steps."""
-        check_int("k", k, minimum=0)
-        return cls(k + 1)
-
-    def window(self, T: int) -> np.ndarray:
-        return np.maximum(0, _arange_window(T) - self.k + 1)
-
-    def crossing(self, T: int):
-        return None
-
-    def describe(self) -> str:
-        return f"sliding window k={self.k}"
-
-
-@dataclass(frozen=True)
-class WilliamsPeng:
-    """Williams & Peng BPTT(h; h′): every h′ steps inject the last h′ losses, go back h steps.
-
-    f(τ) = max(0, e(τ)-h+1), e(τ) = min(h′·⌊τ/h′⌋ + h′-1, T-1). Sutskever's TBPTT(k1, k2)
-    is ``WilliamsPeng(h=k2, h_prime=k1)``. Needs h ≥ h′ (else a loss would not reach its own
-    step).
-    """
-
-    h: int
-    h_prime: int
-
-    def __post_init__(self):
-        check_int("h", self.h, minimum=1)
-        check_int("h_prime", self.h_prime, minimum=1)
-        if self.h < self.h_prime:
-            raise InvalidArgument(
-                f"h={self.h!r} (type=int): expected h >= h_prime={self.h_prime}; with h < h_prime the "
-                "losses early in a block would not reach their own step"
-            )
-
-    def window(self, T: int) -> np.ndarray:
-        t = _arange_window(T)
-        e = np.minimum(self.h_prime * (t // self.h_prime) + self.h_prime - 1, T - 1)
-        return np.maximum(0, e - self.h + 1)
-
-    def crossing(self, T: int):
-        return None
-
-    def describe(self) -> str:
-        return f"Williams-Peng h={self.h}, h_prime={self.h_prime}"
-
-
-@dataclass(frozen=True)
-class Window:
-    """A user-given window: ``f`` is a callable t -> f(t) or a sequence of T integers."""
-
-    f: Callable[[int], int] | Sequence[int]
-    name: str = "window f"
-
-    def window(self, T: int) -> np.ndarray:
-        out = np.empty(T, dtype=np.intp)
-        for t in range(T):
-            v = self.f(t) if callable(self.f) else (self.f[t] if t < len(self.f) else None)
-            if v is None:
-                fail("f", self.f, f"a window function or a sequence of T={T} integers (got {len(self.f)})")
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise InvalidArgument(
-                    f"f={self.name}: f({t})={describe(v)}: expected an integer 0 <= f(t) <= t"
-                )
-            if not 0 <= v <= t:
-                raise InvalidArgument(
-                    f"f={self.name}: f({t})={int(v)}: expected 0 <= f(t) <= t={t} (a loss cannot "
-                    "skip its own step nor reach before the sequence start)"
-                )
-            out[t] = v
-        return out
-
-    def crossing(self, T: int):
-        return None
-
-    def describe(self) -> str:
-        return self.name
-
-
-def _check_pis(name, pis) -> tuple:
-    try:
-        values = tuple(float(p) for p in pis)
-    except TypeError:
-        fail(name, pis, "a sequence of probabilities in (0, 1]")
-    for i, p in enumerate(values):
-        if not (0 < p <= 1):
-            raise InvalidArgument(f"{name}[{i}]={p!r} (type=float): expected a probability in (0, 1]")
-    if not values:
-        fail(name, pis, "at least one probability in (0, 1]")
-    return values
-
-
-@dataclass(frozen=True)
-class Randomized:
-    """Randomized truncation with independent draws: the link into step t (t = 0: from h0)
-    is kept with probability ``pis[t]`` and its adjoint is then multiplied by 1/pis[t]."""
-
-    pis: tuple
-
-    def __post_init__(self):
-        object.__setattr__(self, "pis", _check_pis("pis", self.pis))
-
-    def check_length(self, T: int) -> np.ndarray:
-        if len(self.pis) != T:
-            raise InvalidArgument(
-                f"pis has length {len(self.pis)}: expected T={T} probabilities, pis[t] for the link into step t"
-            )
-        return np.asarray(self.pis)
-
-    def describe(self) -> str:
-        return f"randomized pis={_short(self.pis)}"
-
-
-@dataclass(frozen=True)
-class RandomizedHistory:
-    """ARTBP-style history-dependent truncation (a martingale scheme).
-
-    Draws go forward in time; the link into step t is kept with probability
-    ``run_probs[min(m, len-1)]``, m = the number of consecutive kept links just before t, and
-    a kept link's adjoint is multiplied by 1 over that probability, so E[ξ_t | ξ_<t] = 1.
-    """
-
-    run_probs: tuple
-
-    def __post_init__(self):
-        object.__setattr__(self, "run_probs", _check_pis("run_probs", self.run_probs))
-
-    def keep_probability(self, t: int, kept_before: np.ndarray) -> np.ndarray:
-        """kept_before (N, t) bool -> (N,) keep probabilities of the link into step t."""
-        run = np.zeros(kept_before.shape[0], dtype=np.intp)
-        alive = np.ones(kept_before.shape[0], dtype=bool)
-        for j in range(t - 1, -1, -1):
-            alive &= kept_before[:, j]
-            run += alive
-        return np.asarray(self.run_probs)[np.minimum(run, len(self.run_probs) - 1)]
-
-    def describe(self) -> str:
-        return f"randomized history-dependent run_probs={_short(self.run_probs)}"
-
-
-def _short(values) -> str:
-    text = "(" + ", ".join(f"{v:.3g}" for v in values[:6]) + (", …" if len(values) > 6 else "") + ")"
-    return text
-
-
-def is_randomized(scheme) -> bool:
-    return isinstance(scheme, (Randomized, RandomizedHistory))
-
-
-_SCHEMES = (Full, Subsequence, SlidingWindow, WilliamsPeng, Window, Randomized, RandomizedHistory)
-
-
-def window_starts(scheme, T: int) -> np.ndarray:
-    """f(t) for t = 0..T-1 (validated: integers with 0 <= f(t) <= t)."""
-    if not isinstance(scheme, _SCHEMES):
-        fail("scheme", scheme, "a truncation scheme (Full, Subsequence, SlidingWindow, WilliamsPeng, Window, Randomized, RandomizedHistory)")
-    if is_randomized(scheme):
-        fail("scheme", scheme, "a deterministic scheme; a randomized one has no fixed window")
-    T = check_int("T", T, minimum=1)
-    return scheme.window(T)
 
 
 @dataclass(frozen=True)
@@ -387,16 +161,20 @@ def truncated_backward(
     T, B = x.shape[:2]
     if method not in ("auto", "sweep", "windows"):
         fail("method", method, "one of 'auto', 'sweep', 'windows'")
-    if is_randomized(scheme):
+    if check_scheme(scheme) == "randomized":
         return _randomized(config, params, x, d_output, scheme, h0, c0, xi)
     if xi is not None:
         fail("xi", xi, "None for a deterministic scheme")
     f = window_starts(scheme, T)
     result = forward(config, params, x, h0, c0)
     crossing = scheme.crossing(T)
-    use_sweep = method == "sweep" or (method == "auto" and (isinstance(scheme, Full) or crossing is not None))
+    if crossing is not None and not callable(crossing):
+        raise InvalidArgument(f"scheme={scheme.describe()}: crossing({T}) returned {describe(crossing)}: expected "
+                              "None or a rule (t, dh, dc) -> (dh, dc)")
+    full = not f.any()  # f ≡ 0: full BPTT, one sweep without a rule
+    use_sweep = method == "sweep" or (method == "auto" and (full or crossing is not None))
     if use_sweep:
-        if crossing is None and not isinstance(scheme, Full):
+        if crossing is None and not full:
             fail("method", method, f"'windows' or 'auto' for {scheme.describe()} (no O(T) sweep exists)")
         grads = backward(params, result, d_output, crossing=crossing)
     else:
@@ -424,13 +202,26 @@ def _randomized(config, params, x, d_output, scheme, h0, c0, xi):
     if xi is None:
         fail("xi", xi, f"an array of T={T} multipliers (or (N, T)) for {scheme.describe()}; "
              "draw them with bpttcheck.reference.randomized.sample_xi")
-    if isinstance(scheme, Randomized):
-        scheme.check_length(T)
-    xi = np.asarray(xi, dtype=np.float64)
-    if xi.ndim == 1:
-        xi = xi[None]
-    if xi.ndim != 2 or xi.shape[1] != T or not np.isfinite(xi).all():
-        fail("xi", xi, f"finite multipliers of shape (T={T},) or (N, T={T})")
+    check_length = getattr(scheme, "check_length", None)
+    if callable(check_length):
+        check_length(T)
+    if isinstance(xi, (list, tuple)) or np.isscalar(xi):
+        try:
+            xi = np.asarray(xi, dtype=np.float64)
+        except (TypeError, ValueError):
+            fail("xi", xi, f"real multipliers of shape (T={T},) or (N, T={T})")
+    expected = f"real multipliers of shape (T={T},) or (N >= 1, T={T})"
+    if not isinstance(xi, np.ndarray) or xi.ndim not in (1, 2) or xi.dtype.kind not in "fiu":
+        fail("xi", xi, expected)
+    one = xi.ndim == 1
+    xi = np.atleast_2d(xi).astype(np.float64, copy=False)
+    if xi.shape[1] != T or xi.shape[0] == 0:
+        fail("xi", xi, expected)
+    bad = ~np.isfinite(xi) | (xi < 0)
+    if bad.any():
+        n, t = (int(i) for i in np.argwhere(bad)[0])
+        where = f"xi[{t}]" if one else f"xi[{n}, {t}]"
+        fail("xi", xi, f"finite multipliers >= 0 (each ξ_t is 0 or 1/π_t; {where} = {xi[n, t]!r})")
     N = xi.shape[0]
     rep = lambda a: None if a is None else np.tile(a, (1, N, 1))  # noqa: E731 — states are (L, B, ·)
     result = forward(config, params, x, h0, c0)

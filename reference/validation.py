@@ -7,7 +7,6 @@ from deep inside a loop. The ``check_*`` helpers return the validated (converted
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np

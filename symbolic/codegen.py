@@ -13,7 +13,7 @@ import numpy as np
 
 from bpttcheck.reference.validation import check_int
 
-from .oracle import _check_data, flatten_params
+from .oracle import check_data, flatten_params
 
 __all__ = ["LambdifiedGradient", "lambdify_gradients"]
 
@@ -37,7 +37,7 @@ class LambdifiedGradient:
         self.fn = sp.lambdify(u.arguments(), exprs, modules=[numpy_functions(), "numpy"], cse=True)
 
     def __call__(self, params, x, cotangent, h0=None, c0=None) -> dict[str, np.ndarray]:
-        x, h0, c0, G = _check_data(self.config, x, h0, c0, cotangent)
+        x, h0, c0, G = check_data(self.config, x, h0, c0, cotangent)
         values = [flatten_params(self.config, params), x.ravel(), h0.ravel()]
         if c0 is not None:
             values.append(c0.ravel())

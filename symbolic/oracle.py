@@ -28,6 +28,7 @@ from .precision import EPS64, Field, field_for, to_float
 
 __all__ = [
     "OracleResult",
+    "check_data",
     "error_in_eps",
     "flatten_params",
     "pair_sum",
@@ -59,7 +60,8 @@ def flatten_params(config, params: dict) -> np.ndarray:
     return np.concatenate([check_array(n, params[n], s).astype(np.float64).ravel() for n, s in shapes.items()])
 
 
-def _check_data(config, x, h0, c0, cotangent):
+def check_data(config, x, h0, c0, cotangent):
+    """Validated ``(x, h0, c0, cotangent)`` of one single-layer case (zeros for missing states)."""
     from .cells import state_sizes
 
     P, H = state_sizes(config)
@@ -143,7 +145,7 @@ def pair_sum(config, params, x, cotangent, h0=None, c0=None, *, weights=None, dp
     from .cells import check_single_layer, state_sizes
 
     check_single_layer(config)
-    x, h0, c0, G = _check_data(config, x, h0, c0, cotangent)
+    x, h0, c0, G = check_data(config, x, h0, c0, cotangent)
     T, B = x.shape[:2]
     P, H = state_sizes(config)
     field = field_for(config, dps)
@@ -215,7 +217,7 @@ def unrolled_gradients(config, params, x, cotangent, h0=None, c0=None, *, dps: i
     from .cells import check_single_layer, state_sizes
 
     check_single_layer(config)
-    x, h0, c0, G = _check_data(config, x, h0, c0, cotangent)
+    x, h0, c0, G = check_data(config, x, h0, c0, cotangent)
     T, B = x.shape[:2]
     field = field_for(config, dps)
     fn, shapes, out_shape = _unrolled_fn(config, T, B, field)

@@ -189,3 +189,91 @@ def test_bad_input_is_named(call, fragment):
     with pytest.raises(InvalidArgument) as info:
         call()
     assert fragment in str(info.value)
+
+
+# ---------------------------------------------------------------- the scheme protocol (no whitelist)
+
+
+class EveryOtherCut:
+    """A scheme the project does not ship: chunks of two steps, the links into t = 2, 4, … cut
+    (what Subsequence(2) does, written as a plain class with no base)."""
+
+    def window(self, T):
+        return np.array([t - (t % 2) for t in range(T)])
+
+    def crossing(self, T):
+        return lambda t, dh, dc: (dh * 0, None if dc is None else dc * 0) if t and t % 2 == 0 else (dh, dc)
+
+    def describe(self):
+        return "cut every other link"
+
+
+class HalfAfterKeep:
+    """A randomized scheme the project does not ship: keep w.p. 1/2 after a kept link, else 1."""
+
+    def keep_probability(self, t, kept_before):
+        last = kept_before[:, -1] if t else np.zeros(kept_before.shape[0], bool)
+        return np.where(last, 0.5, 1.0)
+
+    def describe(self):
+        return "half after keep"
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_any_object_with_the_protocol_is_a_scheme(cell):
+    cfg, params, x, d = _problem(6, cell)
+    scheme = EveryOtherCut()
+    assert truncation.check_scheme(scheme) == "deterministic"
+    assert window_starts(scheme, 6).tolist() == [0, 0, 2, 2, 4, 4]
+    sweep = truncated_backward(cfg, params, x, d, scheme, method="sweep").grads
+    windows = truncated_backward(cfg, params, x, d, scheme, method="windows").grads
+    same = truncated_backward(cfg, params, x, d, Window(scheme.window(6).tolist())).grads
+    for k in same:
+        np.testing.assert_allclose(sweep[k], same[k], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(windows[k], same[k], rtol=1e-12, atol=1e-14)
+
+
+def test_any_object_with_the_randomized_protocol_is_a_randomized_scheme():
+    scheme = HalfAfterKeep()
+    assert truncation.check_scheme(scheme) == "randomized" and truncation.is_randomized(scheme)
+    xi, prob = randomized.enumerate_patterns(scheme, 4)
+    assert np.isclose(prob.sum(), 1.0)
+    np.testing.assert_allclose((prob[:, None] * xi).sum(axis=0), 1.0)  # E[ξ_t] = 1 for every t
+    cfg, params, x, d = _problem(4)
+    draws = randomized.sample_xi(scheme, np.random.default_rng(0), 4, n=3)
+    assert truncated_backward(cfg, params, x, d, scheme, xi=draws).grads["weight_hh_l0"].shape == (3, 3)
+
+
+class _Bad:
+    def window(self, T):
+        return [0.5] * T
+
+    def crossing(self, T):
+        return "cut"
+
+    def describe(self):
+        return "bad scheme"
+
+
+class _Backwards(_Bad):
+    def window(self, T):
+        return np.arange(T) + 1
+
+
+BAD_SCHEMES = [
+    (lambda: truncated_backward(*_problem(4), object()), "it has no window, crossing, describe"),
+    (lambda: window_starts(type("OnlyWindow", (), {"window": lambda self, T: np.zeros(T, int)})(), 3),
+     "it has no crossing, describe"),
+    (lambda: window_starts(_Bad(), 3), "scheme=bad scheme: window(3) returned [0.5, 0.5, 0.5]"),
+    (lambda: window_starts(_Backwards(), 3), "scheme=bad scheme: window(3)[0]=1: expected 0 <= f(t) <= t=0"),
+    (lambda: truncated_backward(*_problem(4), type("C", (_Bad,), {"window": lambda s, T: np.zeros(T, int)})()),
+     "crossing(4) returned 'cut' (type=str): expected None or a rule"),
+    (lambda: randomized.sample_xi(EveryOtherCut(), np.random.default_rng(0), 3), "expected a randomized scheme"),
+]
+
+
+@pytest.mark.parametrize("call,fragment", BAD_SCHEMES, ids=[b[1][:40] for b in BAD_SCHEMES])
+def test_a_non_scheme_is_named(call, fragment):
+    with pytest.raises(InvalidArgument) as info:
+        call()
+    assert fragment in str(info.value)

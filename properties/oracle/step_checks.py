@@ -32,7 +32,7 @@ from ..runner import PropertyCheck
 from ..tolerance import finite_difference_tolerance, implementation_tolerance
 from .common import Guarded, TargetFailure, call_target, check_id, devices_for
 
-__all__ = ["StepProblem", "step_checks", "step_object"]
+__all__ = ["StepProblem", "jacobian_pairsum", "step_checks", "step_object"]
 
 
 def step_object(obj):
@@ -175,7 +175,7 @@ def _gradients_body(target_obj, spec, device, drawn):
     return comps
 
 
-def _jacobian_pairsum(p, f_start) -> dict:
+def jacobian_pairsum(p, f_start) -> dict:
     """Σ_t Σ_{s ≥ f(t)} C[t, s] from the step's own Jacobians (output losses only)."""
     torch = p.torch
     t = p.tensors(p.blocks)
@@ -241,13 +241,13 @@ def _truncated_body(target_obj, spec, device, drawn):
             got = p.gradient(cut=lambda i: i > 0 and i % k == 0, final=False)
         else:
             got = _window_gradient(p, f)
-        want = _jacobian_pairsum(p, f)
+        want = jacobian_pairsum(p, f)
         for key, e in want.items():
             tol = implementation_tolerance("float64", T=T, scale=float(np.max(np.abs(e))) if e.size else 1.0)
             rep = (f"import numpy as np\nfrom bpttcheck.properties.oracle import load_target\n"
-                   f"from bpttcheck.properties.oracle.step_checks import StepProblem, step_object, _jacobian_pairsum\n"
+                   f"from bpttcheck.properties.oracle.step_checks import StepProblem, step_object, jacobian_pairsum\n"
                    f"p = StepProblem(step_object(load_target({spec!r})), {spec!r}, {device!r}, {D}, {H}, {B}, {T}, {seed})\n"
-                   f"want = _jacobian_pairsum(p, np.array({f.tolist()}))")
+                   f"want = jacobian_pairsum(p, np.array({f.tolist()}))")
             comps.append(assert_close(f"{key} ({scheme.describe()}: autograd through the step vs the pair-sum of "
                                       "its Jacobians)", got[key], e, tol, context=p.ctx, reproducer=rep))
     return comps
