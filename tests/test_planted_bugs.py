@@ -16,7 +16,7 @@ import re
 import pytest
 from hypothesis import Phase, given, settings
 
-from bpttcheck.plugin import register_profiles
+from bpttcheck.profiles import register_profiles
 from bpttcheck.properties.runner import PropertyCheck, run_check
 from bpttcheck.properties.strategies import cases, configs
 from bpttcheck.properties.torch_checks import compare_results
@@ -27,7 +27,7 @@ from planted import numpy_impl
 # phase, which only annotates the report and costs ~10x the shrinking itself.
 PROFILE = "planted-bugs"
 register_profiles()
-settings.register_profile(PROFILE, parent=settings.get_profile("ci"),
+settings.register_profile(PROFILE, parent=settings.get_profile("bpttcheck-ci"),
                           phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
 
 TORCH_ACTS = ("tanh", "relu")  # the nonlinearities torch.nn.RNN has
