@@ -5,15 +5,34 @@ function, truncated-BPTT loop or randomized estimator (README: the protocols).
     >>> report = verify_target("torch.nn:GRU", device="cpu")   # doctest: +SKIP
     >>> report.ok, print(report.table())                        # doctest: +SKIP
 
-A thin module: the work is in ``targets`` (loading, kinds), ``api`` (checks, running),
-``report``, ``sandbox`` (per-case time limit) and one module of checks per kind.
+A thin module whose names resolve lazily from their submodules (importing it costs nothing):
+``targets`` (loading), ``kinds`` (the kind registry), ``api`` (checks, running), ``sandbox``
+(per-case time limit) and one module of checks per kind.
 """
 
 from __future__ import annotations
 
-from .api import BUILTIN_TARGETS, builtin_checks, target_checks, verify_target
-from .report import Report
-from .targets import KINDS, TargetError, detect_kind, load_target
+import importlib
 
-__all__ = ["BUILTIN_TARGETS", "KINDS", "Report", "TargetError", "builtin_checks", "detect_kind", "load_target",
-           "target_checks", "verify_target"]
+_EXPORTS = {
+    "api": ("BUILTIN_TARGETS", "builtin_checks", "target_checks", "verify_target"),
+    "kinds": ("KINDS", "detect_kind"),
+    "targets": ("TargetError", "load_target"),
+    "report": ("Report",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,14 +1,27 @@
-"""The Python API: which checks a target gets, and running them into a :class:`Report`."""
+"""The Python API: which checks a target gets, and running them into a :class:`Report`.
+
+A target is a spec string (``"pkg.mod:MyLSTM"``) or the object itself (a class, a function, a
+step object or its factory); its kind is detected or given, and its checks come from the kind
+registry (:mod:`.kinds`). The keyword options are those of the option table
+(:mod:`bpttcheck.options`), validated the same way as on the command line.
+"""
 
 from __future__ import annotations
 
-import fnmatch
+import time
 
-from ..runner import CheckResult, PropertyCheck, run_check
-from .report import Report, environment
-from .targets import TargetError, cell_of, check_kind, detect_kind, load_target, parse_kind
+from bpttcheck.options import OPTIONS, id_matches, read_id_file, validate
+from bpttcheck.profiles import default_profile
 
-__all__ = ["BUILTIN_TARGETS", "builtin_checks", "run_one", "target_checks", "verify_target"]
+from ..results import CheckResult, Report, Status, environment
+from ..runner import PropertyCheck, run_check
+from ..torch_checks import cuda_available
+from .common import DTYPE_VARIANTS, dtype_variant
+from .kinds import CheckOptions, checks_for, resolve, spec_of
+from .sandbox import run_isolated
+from .targets import TargetError
+
+__all__ = ["BUILTIN_TARGETS", "builtin_checks", "default_dtypes", "run_one", "target_checks", "verify_target"]
 
 #: What ``bpttcheck verify`` checks with no target: PyTorch's own built-ins (and the detach
 #: loop and hook-scaled estimator of :mod:`.builtins`, written with torch as users write them).
@@ -21,145 +34,131 @@ BUILTIN_TARGETS = (
 )
 
 
-def _resolve(spec: str, kind):
-    obj = load_target(spec)
-    base, cell = parse_kind(kind)
-    if base is None:
-        base = detect_kind(obj)
-        if base is None:
-            raise TargetError(f"target={spec!r}: cannot tell which kind of target this is; pass --kind "
-                              f"(one of module, cell, step, clip, tbptt, randomized, numpy)")
-    check_kind(spec, obj, base)
-    if base in ("module", "cell") and cell is None:
-        cell = cell_of(obj)
-        if cell is None:
-            raise TargetError(f"target={spec!r}: cannot tell whether {getattr(obj, '__name__', obj)} is an RNN, "
-                              f"LSTM or GRU; name the class after it, give it a mode attribute, or pass "
-                              f"--kind {base}:lstm (or :rnn, :gru)")
-    return obj, base, cell
+def default_dtypes(device: str) -> tuple:
+    """float64 and float32, and every CUDA precision where CUDA may run."""
+    return tuple(DTYPE_VARIANTS) if device in ("cuda", "all") else ("float64", "float32")
 
 
-def target_checks(spec: str, kind: str | None = None, *, device: str = "cpu",
+def target_checks(spec, kind: str | None = None, *, device: str = "cpu",
                   dtypes: tuple = ("float64", "float32")) -> list[PropertyCheck]:
-    """The checks of target ``spec`` ("pkg.mod:attr") as :class:`PropertyCheck` objects.
+    """The checks of a target (a spec "pkg.mod:attr" or the object) as :class:`PropertyCheck` objects.
 
-    ``kind``: one of :data:`KINDS` (``"module:lstm"`` names the cell), or None to detect it.
+    ``kind``: one of :data:`~.kinds.KINDS` (``"module:lstm"`` names the cell), or None to detect it.
     Every check has a stable id such as ``"module/lstm/gradients[cpu,float64]"``.
     """
-    obj, base, cell = _resolve(spec, kind)
-    if base in ("module", "cell"):
-        from .module_checks import cell_checks, module_checks
-
-        make = module_checks if base == "module" else cell_checks
-        return make(spec, obj, cell, device=device, dtypes=tuple(dtypes))
-    if base == "clip":
-        from .clip_checks import clip_checks
-
-        return clip_checks(spec, obj, device=device)
-    if base == "tbptt":
-        from .tbptt_checks import tbptt_checks
-
-        return tbptt_checks(spec, obj, device=device)
-    if base == "randomized":
-        from .randomized_checks import randomized_checks
-
-        return randomized_checks(spec, obj, device=device)
-    if base == "numpy":
-        from .numpy_checks import numpy_checks
-
-        return numpy_checks(spec, obj, dtypes=tuple(d for d in dtypes if d in ("float64", "float32")))
-    from .step_checks import step_checks
-
-    return step_checks(spec, obj, device=device)
+    for name in dtypes:
+        dtype_variant(name)  # an unknown precision is a TargetError naming it
+    return checks_for(resolve(spec, kind), CheckOptions(device=device, dtypes=tuple(dtypes)))
 
 
 def builtin_checks(device: str = "all") -> list[PropertyCheck]:
     """The checks of :data:`BUILTIN_TARGETS` (PyTorch's own implementations)."""
     checks = []
     for spec, kind in BUILTIN_TARGETS:
-        checks += target_checks(spec, kind, device=device, dtypes=_default_dtypes(device))
+        checks += target_checks(spec, kind, device=device, dtypes=default_dtypes(device))
     return checks
-
-
-def _matches(cid: str, patterns) -> bool:
-    return any(cid == p or fnmatch.fnmatchcase(cid, p) for p in patterns)
 
 
 def run_one(check: PropertyCheck, profile: str = "dev", seed: int | None = None, progress=None,
             *, xfail: bool = False) -> CheckResult:
-    """:func:`run_check` with the oracle's statuses: "unsupported" when the target declined the
-    check's option, "xfail"/"xpass" for checks expected to fail."""
-    result = run_check(check, profile, seed, progress)
-    declined = getattr(check.body, "declined", [])
-    if declined and result.status in ("fail", "error") and "declines" in result.message.splitlines()[0]:
-        result.status = "unsupported"
-        result.message = declined[-1]
-    if xfail:
-        if result.status in ("fail", "error"):
-            result.status = "xfail"
-        elif result.status == "pass":
-            result.status = "xpass"
-            result.message = "expected to fail (xfail list) but passed"
-    return result
+    """:func:`~bpttcheck.properties.runner.run_check` (kept for callers of the first API)."""
+    return run_check(check, profile, seed, progress, xfail=xfail)
+
+
+def _options(**given) -> dict:
+    """The API keywords checked by the option table (None: not given)."""
+    return {name: validate(name, value) for name, value in given.items()}
 
 
 def verify_target(spec=None, kind=None, *, device="all", profile=None, seed=None, skip_ids=(), xfail_ids=(),
-                  progress=None, dtypes=None, select=None, timeout=None) -> Report:
+                  progress=None, dtypes=None, select=None, timeout=None, skip=None, xfail=None,
+                  report=None) -> Report:
     """Verify one target (or, with ``spec=None``, PyTorch's built-ins) and return a :class:`Report`.
 
-    ``skip_ids``/``xfail_ids``: check ids (shell patterns allowed, e.g. ``"module/*/packed*"``).
-    ``progress(text, end)``: called as checks run. ``timeout``: seconds per case; when given,
-    the checks run in a child process that is stopped if one case hangs (torch's C code cannot
-    be interrupted in-process) — see :mod:`.sandbox`. ``spec`` may be a list of specs.
+    ``spec``: a spec string, the target object itself, or a list of them. ``skip_ids`` /
+    ``xfail_ids``: check ids (shell patterns, ``target::id``); ``skip``/``xfail``: files of
+    them. ``progress(text, end)``: called as checks run. ``timeout``: seconds per case; the checks
+    then run in a child process that is stopped if one case hangs (see :mod:`.sandbox`).
+    ``report``: also write the JSON report there.
     """
-    from bpttcheck.plugin import default_profile
-
-    profile = profile or default_profile()
-    specs = [spec] if isinstance(spec, str) else list(spec or [])
-    pairs = [(s, kind) for s in specs] if specs else list(BUILTIN_TARGETS)
-    checks, origin = [], []
-    for s, k in pairs:
-        found = target_checks(s, k, device=device, dtypes=dtypes or _default_dtypes(device))
+    started = time.time()
+    opts = _options(device=device, profile=profile, seed=seed, dtype=dtypes, select=select, timeout=timeout,
+                    skip=skip, xfail=xfail, report=report, kind=kind)
+    device = opts["device"] or OPTIONS["device"].default
+    profile = opts["profile"] or default_profile()
+    dtypes = tuple(opts["dtype"]) if opts["dtype"] else None
+    skip_ids = list(skip_ids) + (read_id_file(opts["skip"]) if opts["skip"] else [])
+    xfail_ids = list(xfail_ids) + (read_id_file(opts["xfail"]) if opts["xfail"] else [])
+    targets = [spec] if isinstance(spec, str) or (spec is not None and not isinstance(spec, (list, tuple))) \
+        else list(spec or [])
+    pairs = [(t, kind) for t in targets] if targets else list(BUILTIN_TARGETS)
+    checks, origin, dropped = [], [], []
+    for t, k in pairs:
+        wanted = dtypes or default_dtypes(device)
+        found = target_checks(t, k, device=device, dtypes=wanted)
         checks += found
-        origin += [(s, k)] * len(found)
-    specs_used = [s for s, _ in pairs]
-    if select:
-        keep = [i for i, c in enumerate(checks) if select in c.check_id or select in c.name]
+        origin += [(t, k)] * len(found)
+        if not found:
+            dropped.append(t)
+    total = len(checks)
+    if opts["select"]:
+        keep = [i for i, c in enumerate(checks) if opts["select"] in c.check_id or opts["select"] in c.name]
         checks, origin = [checks[i] for i in keep], [origin[i] for i in keep]
-    results = [None] * len(checks)
+    results: list = [None] * len(checks)
     todo = []
     for i, check in enumerate(checks):
-        if _matches(check.check_id, skip_ids):
-            results[i] = CheckResult(check.name, "skip", id=check.check_id, message="skipped: listed in the skip file")
+        pattern = id_matches(check.target, check.check_id, skip_ids)
+        if pattern is not None:
+            results[i] = CheckResult(check.name, Status.SKIP, id=check.check_id, target=check.target, kind=check.kind,
+                                     message=f"listed in the skip file ({pattern})")
         elif check.skip:
-            results[i] = run_check(check, profile, seed)
+            results[i] = run_check(check, profile, opts["seed"])
         else:
             todo.append(i)
-    if timeout is not None:
-        from .sandbox import run_isolated
-
-        run_isolated([(origin[i], checks[i], _matches(checks[i].check_id, xfail_ids)) for i in todo], results, todo,
-                     profile=profile, seed=seed, timeout=timeout, device=device, dtypes=dtypes, progress=progress)
+    xfails = [id_matches(checks[i].target, checks[i].check_id, xfail_ids) is not None for i in todo]
+    if opts["timeout"] is not None:
+        if any(not isinstance(origin[i][0], str) for i in todo):
+            raise TargetError("timeout=...: the checks then run in a child process, which must import the target; "
+                              "pass it as a 'module:attribute' spec (or leave out the timeout)")
+        run_isolated([(origin[i], checks[i], x) for i, x in zip(todo, xfails)], results, todo, profile=profile,
+                     seed=opts["seed"], timeout=opts["timeout"], device=device, dtypes=dtypes, progress=progress)
     else:
-        for n, i in enumerate(todo, 1):
-            results[i] = _run_with_progress(checks[i], profile, seed, progress, n, len(todo),
-                                            _matches(checks[i].check_id, xfail_ids))
-    return Report(results, environment(device), specs_used, profile, seed)
+        _run_in_process([checks[i] for i in todo], xfails, results, todo, profile, opts["seed"], progress)
+    for r in results:
+        r.nodeid = r.nodeid or f"bpttcheck[{r.target}]::{r.id}"
+    out = Report(results, environment(device), [spec_of(t) for t, _ in pairs],
+                 profile, opts["seed"], kind=kind, device=device, dtypes=None if dtypes is None else list(dtypes),
+                 select=opts["select"], skip_file=opts["skip"], xfail_file=opts["xfail"],
+                 reason=_reason(results, total, opts["select"], dtypes, device))
+    if opts["report"]:
+        out.write_json(opts["report"], run={"seconds": round(time.time() - started, 3)})
+    return out
 
 
-def _default_dtypes(device):
-    from .common import DTYPE_VARIANTS
+def _run_in_process(checks, xfails, results, todo, profile, seed, progress):
+    for n, (check, xfail, i) in enumerate(zip(checks, xfails, todo), 1):
+        label = f"[{n}/{len(todo)}] {check.check_id}"
+        tick = None
+        if progress is not None:
+            progress(f"{label} ...", False)
+            tick = lambda text, label=label: progress(f"\r{label} ... {text}", False)  # noqa: E731
+        results[i] = run_check(check, profile, seed, tick, xfail=xfail)
+        if progress is not None:
+            r = results[i]
+            progress(f"\r{label} ... {r.status} ({r.cases} cases, {r.seconds:.1f} s)", True)
 
-    return tuple(DTYPE_VARIANTS) if device in ("cuda", "all") else ("float64", "float32")
 
-
-def _run_with_progress(check, profile, seed, progress, n, total, xfail):
-    tick = None
-    label = f"[{n}/{total}] {check.check_id}"
-    if progress is not None:
-        progress(f"{label} ...", False)
-        tick = lambda text: progress(f"\r{label} ... {text}", False)  # noqa: E731
-    result = run_one(check, profile, seed, tick, xfail=xfail)
-    if progress is not None:
-        progress(f"\r{label} ... {result.status} ({result.cases} cases, {result.seconds:.1f} s)", True)
-    return result
+def _reason(results, total, select, dtypes, device) -> str:
+    """Why nothing could be checked, when the results alone cannot say it ("" otherwise)."""
+    cuda_only = [d for d in dtypes or () if dtype_variant(d).cuda_only]
+    if cuda_only and all(d in cuda_only for d in dtypes) and not cuda_available():
+        return f"{', '.join(cuda_only)} {'needs' if len(cuda_only) == 1 else 'need'} CUDA; this machine has none"
+    if results:
+        return ""
+    if select and total:
+        return f"-k {select!r} matched none of {total} checks"
+    if cuda_only and device == "cpu":
+        return f"{', '.join(cuda_only)} {'needs' if len(cuda_only) == 1 else 'need'} CUDA; pass --device cuda"
+    if dtypes:
+        return f"no check of these targets runs in {', '.join(dtypes)}"
+    return "no checks to run"

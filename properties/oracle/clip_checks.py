@@ -171,7 +171,8 @@ def _strategy(nonfinite: bool):
     return st.tuples(gradient_lists(nonfinite=nonfinite), st.sampled_from(_MAX_NORMS), st.sampled_from(_NORM_TYPES))
 
 
-def clip_checks(spec, fn, *, device="cpu") -> list[PropertyCheck]:
+def clip_checks(target, options) -> list[PropertyCheck]:
+    spec, fn, device = target.spec, target.obj, options.device
     flavour = clip_flavour(fn)
     body = _norm_body if flavour == "norm" else _value_body
     out = []

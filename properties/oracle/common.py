@@ -16,6 +16,7 @@ from bpttcheck.reference.precision import PRECISION_TABLE, Precision
 from bpttcheck.reference.precision import round_to as round_precision
 
 from ..compare import Mismatch, TargetFailure
+from ..runner import Declined
 from ..torch_adapter import precision_mode, require_same_inputs, snapshot, tf32_state
 
 __all__ = [
@@ -36,14 +37,6 @@ __all__ = [
 ]
 
 
-class Declined(Exception):
-    """The target declines an option (NotImplementedError, or a constructor refusing it)."""
-
-    def __init__(self, option: str, reason: str):
-        super().__init__(f"the target declines {option}: {reason}")
-        self.option, self.reason = option, reason
-
-
 def call_target(what: str, fn, *args, option: str = "", constructor: bool = False, context: str = "",
                 reproducer=None, **kwargs):
     """``fn(*args, **kwargs)`` with the target's exceptions turned into verdicts."""
@@ -54,11 +47,18 @@ def call_target(what: str, fn, *args, option: str = "", constructor: bool = Fals
     except (TypeError, ValueError) as exc:
         if constructor:
             raise Declined(option or what, f"{type(exc).__name__} from the constructor: {exc}") from None
-        raise TargetFailure(_failure(what, exc, context, reproducer)) from None
+        raise _raised(TargetFailure(_failure(what, exc, context, reproducer)), exc) from None
     except (Mismatch, Declined):
         raise
     except Exception as exc:
-        raise TargetFailure(_failure(what, exc, context, reproducer)) from None
+        raise _raised(TargetFailure(_failure(what, exc, context, reproducer)), exc) from None
+
+
+def _raised(failure, exc):
+    """The failure marked as the target raising ``exc`` (the runner reads ``raised``: a value
+    on every case of which the target raises the same exception type is declined)."""
+    failure.raised = type(exc).__name__
+    return failure
 
 
 def _failure(what, exc, context, reproducer) -> str:

@@ -107,12 +107,14 @@ def _strategy(cell, group, variant, kind):
     return cases(conf, **extra)
 
 
-def module_checks(spec, cls, cell, *, device="cpu", dtypes=("float64", "float32")) -> list[PropertyCheck]:
+def module_checks(target, options) -> list[PropertyCheck]:
+    spec, cls, cell, device, dtypes = target.spec, target.obj, target.cell, options.device, tuple(options.dtypes)
     groups = [g for g in _GROUPS if g != "proj_size" or cell_spec(cell).projection]
     return _checks("module", spec, cls, cell, groups, partial(_body, "module"), device, dtypes)
 
 
-def cell_checks(spec, cls, cell, *, device="cpu", dtypes=("float64", "float32")) -> list[PropertyCheck]:
+def cell_checks(target, options) -> list[PropertyCheck]:
+    spec, cls, cell, device, dtypes = target.spec, target.obj, target.cell, options.device, tuple(options.dtypes)
     return _checks("cell", spec, cls, cell, ["gradients"], partial(_body, "cell"), device, dtypes)
 
 

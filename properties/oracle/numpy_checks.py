@@ -86,7 +86,8 @@ def _strategy(cell, group, dtype):
     return cases(conf, lengths=False, batch_first=False)
 
 
-def numpy_checks(spec, fn, *, dtypes=("float64", "float32")) -> list[PropertyCheck]:
+def numpy_checks(target, options) -> list[PropertyCheck]:
+    spec, fn, dtypes = target.spec, target.obj, tuple(options.dtypes)
     out = []
     for dtype in dtypes:
         if dtype not in ("float64", "float32"):

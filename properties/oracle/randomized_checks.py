@@ -318,7 +318,8 @@ def _strategy(cell, max_T):
     return drawn()
 
 
-def randomized_checks(spec, fn, *, device="cpu") -> list[PropertyCheck]:
+def randomized_checks(target, options) -> list[PropertyCheck]:
+    spec, fn, device = target.spec, target.obj, options.device
     out = []
     for dev, skip in devices_for(device):
         for part, body, max_T, examples, cells in (

@@ -15,14 +15,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 
-from ..runner import CheckResult
+from ..results import CheckResult, Status
 
-__all__ = ["run_isolated"]
+__all__ = ["MARK", "run_isolated"]
 
-_MARK = "@@bpttcheck-result "
+#: The prefix of a result line on the child's stdout.
+MARK = "@@bpttcheck-result "
 
 
 def run_isolated(items, results, todo, *, profile, seed, timeout, device, dtypes, progress=None):
@@ -33,17 +32,17 @@ def run_isolated(items, results, todo, *, profile, seed, timeout, device, dtypes
         jobs = [[items[i][0][0], items[i][0][1], items[i][1].check_id, items[i][2]] for i in pending]
         payload = json.dumps({"jobs": jobs, "device": device, "dtypes": dtypes, "profile": profile, "seed": seed,
                               "timeout": timeout})
-        proc = subprocess.Popen([sys.executable, "-m", "bpttcheck.properties.oracle.sandbox"], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", "bpttcheck.properties.oracle.sandbox_worker"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=os.getcwd())
         proc.stdin.write(payload)
         proc.stdin.close()
         got = 0
         for line in proc.stdout:
-            if not line.startswith(_MARK):
+            if not line.startswith(MARK):
                 continue
-            data = json.loads(line[len(_MARK):])
+            data = json.loads(line[len(MARK):])
             i = pending[got]
-            results[todo[i]] = CheckResult(**data)
+            results[todo[i]] = CheckResult.from_dict(data)
             got += 1
             done += 1
             if progress is not None:
@@ -56,70 +55,8 @@ def run_isolated(items, results, todo, *, profile, seed, timeout, device, dtypes
             i = pending.pop(0)
             check = items[i][1]
             tail = stderr.strip().splitlines()[-3:]
-            results[todo[i]] = CheckResult(check.name, "error", id=check.check_id,
+            results[todo[i]] = CheckResult(check.name, Status.ERROR, id=check.check_id, target=check.target,
+                                           kind=check.kind,
                                            message=f"TargetCrashed: the process running this check died with exit code "
                                                    f"{proc.returncode}: " + " | ".join(tail))
             done += 1
-
-
-def _child() -> int:
-    from dataclasses import replace
-
-    from .api import run_one, target_checks
-
-    spec_in = json.loads(sys.stdin.read())
-    timeout = float(spec_in["timeout"])
-    state = {"start": None, "case": "", "check": None}
-
-    def watchdog():
-        while True:
-            time.sleep(0.05)
-            start, check = state["start"], state["check"]
-            if start is not None and time.monotonic() - start > timeout:
-                result = CheckResult(check.name, "fail", id=check.check_id, message=(
-                    f"Timeout: one case ran longer than {timeout:g} s and was stopped; the target hangs or is far "
-                    f"too slow (case: {state['case']})"))
-                sys.stdout.write(_MARK + json.dumps(result.as_dict()) + "\n")
-                sys.stdout.flush()
-                os._exit(3)
-
-    threading.Thread(target=watchdog, daemon=True).start()
-    built = {}
-    for spec, kind, cid, xfail in spec_in["jobs"]:
-        if (spec, kind) not in built:
-            dtypes = tuple(spec_in["dtypes"] or _dtypes(spec_in["device"]))
-            built[(spec, kind)] = {c.check_id: c for c in target_checks(spec, kind, device=spec_in["device"], dtypes=dtypes)}
-        check = built[(spec, kind)][cid]
-        state["check"] = check
-        result = run_one(replace(check, body=_Timed(check.body, state)), spec_in["profile"], spec_in["seed"], xfail=xfail)
-        sys.stdout.write(_MARK + json.dumps(result.as_dict()) + "\n")
-        sys.stdout.flush()
-    return 0
-
-
-class _Timed:
-    """The check's body with its cases timed by the watchdog; ``declined`` stays visible."""
-
-    def __init__(self, inner, state):
-        self.inner, self.state = inner, state
-
-    def __call__(self, case):
-        self.state["case"], self.state["start"] = repr(case)[:300], time.monotonic()
-        try:
-            return self.inner(case)
-        finally:
-            self.state["start"] = None
-
-    @property
-    def declined(self):
-        return getattr(self.inner, "declined", [])
-
-
-def _dtypes(device):
-    from .api import _default_dtypes
-
-    return _default_dtypes(device)
-
-
-if __name__ == "__main__":
-    sys.exit(_child())

@@ -283,7 +283,8 @@ def _strategy(truncated: bool):
     return base.flatmap(lambda b: st.integers(1, b[3] + 1).map(lambda k: b + (k,)))
 
 
-def step_checks(spec, obj, *, device="cpu") -> list[PropertyCheck]:
+def step_checks(target, options) -> list[PropertyCheck]:
+    spec, obj, device = target.spec, target.obj, options.device
     out = []
     for dev, skip in devices_for(device):
         for part, body in (("gradients", _gradients_body), ("truncated", _truncated_body)):

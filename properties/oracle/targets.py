@@ -1,10 +1,10 @@
-"""Naming, loading and classifying the implementation under test.
+"""Loading a target from its spec ("pkg.mod:attr") and reading its signature.
 
-A target is named ``"package.module:attribute"`` (the attribute may be dotted:
-``"pkg.mod:Class.method"``). :func:`load_target` imports it, :func:`detect_kind` guesses which
-of :data:`KINDS` it is, and :func:`check_kind` refuses an object whose signature cannot fit the
-kind's protocol. Every refusal is a :class:`TargetError` whose one-line message says the fix.
-torch is never imported here: a torch class is recognised through ``sys.modules``.
+:func:`load_target` imports the object named by a spec; every refusal is a
+:class:`TargetError` whose one-line message says the fix (with a "did you mean" where a name
+is misspelt). The kinds themselves (what a target of each kind is, how one is recognised) are
+the registry's business: :mod:`.kinds`. torch is never imported here: a torch class is
+recognised through ``sys.modules``.
 """
 
 from __future__ import annotations
@@ -17,29 +17,7 @@ import sys
 
 from bpttcheck.reference.cells import TORCH_CELLS
 
-__all__ = [
-    "CELLS",
-    "KINDS",
-    "TargetError",
-    "cell_of",
-    "check_kind",
-    "detect_kind",
-    "load_target",
-    "parse_kind",
-]
-
-#: The kinds of target the oracle can verify (README: one protocol each).
-KINDS = ("module", "cell", "step", "clip", "tbptt", "randomized", "numpy")
-#: The cells a module or cell target can be: those torch has classes for (the cell registry's).
-CELLS = TORCH_CELLS
-
-#: Positional arity and parameter-name hints of the function protocols.
-_PROTOCOLS = {
-    "tbptt": (6, ("module", "x", "hx", "cotangent", "k", "scheme")),
-    "randomized": (6, ("module", "x", "hx", "cotangent", "pis", "rng")),
-    "numpy": (8, ("config", "params", "x", "h0", "c0", "d_output", "d_h_n", "d_c_n")),
-    "clip": (2, ("parameters", "max_norm")),
-}
+__all__ = ["TargetError", "accepts", "cell_of", "is_torch_module_class", "load_target", "positional_names"]
 
 
 class TargetError(ValueError):
@@ -78,7 +56,8 @@ def load_target(spec: str):
     return obj
 
 
-def _torch_module_class(obj) -> bool:
+def is_torch_module_class(obj) -> bool:
+    """Whether ``obj`` is a subclass of ``torch.nn.Module`` (False when torch was never imported)."""
     torch = sys.modules.get("torch")
     return torch is not None and inspect.isclass(obj) and issubclass(obj, torch.nn.Module)
 
@@ -90,13 +69,14 @@ def cell_of(obj) -> str | None:
     for text in (getattr(obj, "mode", None), getattr(obj, "__name__", None), type(obj).__name__):
         if isinstance(text, str):
             t = text.lower()
-            for cell in reversed(CELLS):
+            for cell in reversed(TORCH_CELLS):
                 if cell in t:
                     return cell
     return None
 
 
-def _positional_names(fn) -> list[str] | None:
+def positional_names(fn) -> list[str] | None:
+    """The names of ``fn``'s positional parameters, or None when it has no signature."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -105,7 +85,8 @@ def _positional_names(fn) -> list[str] | None:
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
-def _accepts(fn, n: int) -> bool:
+def accepts(fn, n: int) -> bool:
+    """Whether ``fn`` can be called with ``n`` positional arguments (True without a signature)."""
     try:
         inspect.signature(fn).bind(*range(n))
     except TypeError:
@@ -113,86 +94,3 @@ def _accepts(fn, n: int) -> bool:
     except ValueError:  # no signature (a builtin): give it the benefit of the doubt
         return True
     return True
-
-
-def detect_kind(obj) -> str | None:
-    """The best guess among :data:`KINDS`, or None when the object fits none clearly."""
-    if _is_step_object(obj):
-        return "step"
-    if _torch_module_class(obj) or (inspect.isclass(obj) and cell_of(obj)):
-        name = obj.__name__.lower()
-        if "cell" in name:
-            return "cell"
-        return "module"
-    if not callable(obj):
-        return None
-    names = _positional_names(obj) or []
-    lowered = [n.lower() for n in names]
-    if "pis" in lowered and "rng" in lowered:
-        return "randomized"
-    if "scheme" in lowered or ("k" in lowered and "cotangent" in lowered):
-        return "tbptt"
-    if "d_output" in lowered or "d_h_n" in lowered:
-        return "numpy"
-    if len(lowered) >= 2 and lowered[1] in ("max_norm", "clip_value"):
-        return "clip"
-    if getattr(obj, "__name__", "").startswith("clip_grad"):
-        return "clip"
-    return None
-
-
-def _is_step_object(obj) -> bool:
-    return callable(getattr(obj, "step", None)) and callable(getattr(obj, "init", None))
-
-
-def parse_kind(kind):
-    """``"module"`` or ``"module:lstm"`` -> (kind, cell or None); TargetError for anything else."""
-    if kind is None:
-        return None, None
-    if not isinstance(kind, str):
-        raise TargetError(f"kind={kind!r}: expected one of {', '.join(KINDS)}")
-    base, _, cell = kind.partition(":")
-    if base not in KINDS:
-        close = difflib.get_close_matches(base, KINDS, n=1)
-        raise TargetError(f"kind={kind!r}: expected one of {', '.join(KINDS)}"
-                          + (f" (did you mean {close[0]!r}?)" if close else ""))
-    if cell and (base not in ("module", "cell") or cell not in CELLS):
-        raise TargetError(f"kind={kind!r}: a cell can be named only for module or cell kinds, as "
-                          f"'module:lstm', 'cell:gru' (one of {', '.join(CELLS)})")
-    return base, cell or None
-
-
-def check_kind(spec: str, obj, kind: str) -> None:
-    """Refuse ``obj`` if it cannot follow ``kind``'s protocol (README: the protocols)."""
-    if kind in ("module", "cell"):
-        if not inspect.isclass(obj):
-            raise TargetError(f"target={spec!r} is {type(obj).__name__} {obj!r}: a {kind} target must be a class "
-                              f"constructed like torch.nn.{'LSTM' if kind == 'module' else 'LSTMCell'}"
-                              "(input_size, hidden_size, ...); name the class, not an instance")
-        return
-    if kind == "step":
-        target = obj
-        if not _is_step_object(target) and callable(obj):
-            try:
-                target = obj()
-            except Exception as exc:
-                raise TargetError(f"target={spec!r}: a step target is an object with init(input_size, hidden_size, rng) "
-                                  f"and step(params, x_t, state), or a factory returning one; calling it raised "
-                                  f"{type(exc).__name__}: {exc}") from None
-        if not _is_step_object(target):
-            raise TargetError(f"target={spec!r}: a step target needs methods init(input_size, hidden_size, rng) "
-                              "and step(params, x_t, state) (or is a factory returning such an object)")
-        return
-    n, names = _PROTOCOLS[kind]
-    if not callable(obj):
-        raise TargetError(f"target={spec!r} is not callable: a {kind} target is a function "
-                          f"{kind_signature(kind)}")
-    if not _accepts(obj, n):
-        got = _positional_names(obj)
-        raise TargetError(f"target={spec!r} takes ({', '.join(got or [])}): a {kind} target must accept "
-                          f"{kind_signature(kind)}; adapt its signature or choose the right --kind")
-
-
-def kind_signature(kind: str) -> str:
-    n, names = _PROTOCOLS[kind]
-    return f"fn({', '.join(names)}{', ...' if kind == 'clip' else ''})"

@@ -202,7 +202,8 @@ def _strategy(cell, name):
     return drawn()
 
 
-def tbptt_checks(spec, fn, *, device="cpu") -> list[PropertyCheck]:
+def tbptt_checks(target, options) -> list[PropertyCheck]:
+    spec, fn, device = target.spec, target.obj, options.device
     out = []
     for dev, skip in devices_for(device):
         for name in SCHEMES:
