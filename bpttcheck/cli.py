@@ -16,10 +16,10 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: sub-command -> (module, one-line help)
 COMMANDS = {
-    "verify": ("bpttcheck.properties.verify", "check recurrent implementations against the reference oracles"),
-    "bench": ("bpttcheck.properties.bench", "time the oracles against peers measured in the same run"),
-    "derive": ("bpttcheck.symbolic.derive_cli", "print a SymPy derivation of BPTT as LaTeX or Markdown"),
-    "diagnose": ("bpttcheck.properties.diagnose", "vanishing/exploding gradient pictures and tables"),
+    "verify": ("bpttcheck.commands.verify", "check recurrent implementations against the reference oracles"),
+    "bench": ("bpttcheck.commands.bench", "time the oracles against peers measured in the same run"),
+    "derive": ("bpttcheck.commands.derive", "print a SymPy derivation of BPTT as LaTeX or Markdown"),
+    "diagnose": ("bpttcheck.commands.diagnose", "vanishing/exploding gradient pictures and tables"),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from bpttcheck.reference.cells import CELLS
+from bpttcheck.reference.validation import InvalidArgument
 
 __all__ = ["add_arguments", "run"]
 
@@ -24,9 +25,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from bpttcheck.reference.validation import InvalidArgument
-
-    from .derive import derivation
+    from bpttcheck.symbolic.derive import derivation
 
     try:
         text = derivation(args.cell, args.nonlinearity, args.T, args.hidden, args.input, args.format)

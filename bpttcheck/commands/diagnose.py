@@ -25,6 +25,7 @@ import numpy as np
 
 from bpttcheck.reference.config import CELLS, RecurrentConfig, init_params
 from bpttcheck.reference.jacobians import chain_jacobians, spectral_norm, step_jacobians, step_norm_bound
+from bpttcheck.reference.losses import LossSpec
 from bpttcheck.reference.network import forward
 from bpttcheck.reference.profiles import history_statistics, profile_from_steps, train_sgd
 
@@ -178,8 +179,6 @@ def _train_small_model(cell, args):
     x, target = _sine_task(min(args.T, 40), 16, args.seed)
     rng = np.random.default_rng(args.seed + 2)
     readout = {"weight_hy": rng.uniform(-0.25, 0.25, (1, 16)), "bias_y": np.zeros(1)}
-    from bpttcheck.reference.losses import LossSpec
-
     return train_sgd(config, params, x, target, loss=LossSpec("mse", reduction="mean"), readout=readout,
                      lr=0.2, steps=args.train_steps)
 

@@ -2,98 +2,47 @@
 
     bpttcheck verify                                  # PyTorch's own built-ins
     bpttcheck verify --target mypkg.layers:MyLSTM     # a drop-in for torch.nn.LSTM
-    bpttcheck verify --target mypkg.tbptt:grads --kind tbptt --json reports/tbptt.json
-    bpttcheck verify --device cuda --json reports/cuda.json
+    bpttcheck verify --target mypkg.tbptt:grads --kind tbptt --report reports/tbptt.json
+    BPTTCHECK_TARGET=mypkg.layers:MyLSTM bpttcheck verify
 
-With no target it verifies ``nn.RNN``/``LSTM``/``GRU``, the three cells, ``clip_grad_norm_``,
-``clip_grad_value_``, a detach-loop TBPTT and a hook-scaled randomized estimator (see
-:mod:`bpttcheck.properties.oracle`). Progress on stderr while it works, a table at the end,
-every failure with its shrunk counterexample and a stand-alone reproducer; exit status 0
-only if every check passed (unsupported, skipped and expected failures do not count against).
+The flags are built from the option table (:mod:`bpttcheck.options`), so each is also an
+environment variable and a plugin option with the same meaning. Progress goes to stderr, each
+distinct failure is printed once with its shrunk counterexample and reproducer, then the table;
+the exit status says what happened (see :data:`EXIT_HELP`).
 """
 
 from __future__ import annotations
 
-import json
-import os
+import argparse
 import sys
 
-from .runner import CheckResult, PropertyCheck
+from bpttcheck.options import OPTIONS, OptionError, add_argparse_options, resolve
+from bpttcheck.properties.oracle.api import verify_target
+from bpttcheck.properties.oracle.kinds import REGISTRY, TargetError
+from bpttcheck.properties.results import EXIT_FAILED, EXIT_NOTHING_CHECKED, EXIT_OK, EXIT_USAGE
 
-__all__ = ["add_arguments", "builtin_checks", "environment", "format_table", "read_id_file", "run", "verify"]
+__all__ = ["EXIT_HELP", "add_arguments", "run"]
+
+EXIT_HELP = f"""exit status:
+  {EXIT_OK}  something was checked and nothing failed
+  {EXIT_FAILED}  a check failed (or the oracle hit an error)
+  {EXIT_USAGE}  usage error: a bad option, a target that cannot be loaded, a missing file
+  {EXIT_NOTHING_CHECKED}  nothing could be checked: every check skipped, unsupported or inconclusive, or
+     none selected (one line on stderr says why)"""
+
+
+def _kinds_help() -> str:
+    return "kinds:\n" + "\n".join(f"  {k.name:<11}{k.protocol}" for k in REGISTRY) + \
+        "\n  (module and cell may name the cell: --kind module:lstm)"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--target", metavar="SPEC", action="append", default=None,
-                        help="implementation under test as 'module.path:attribute' (repeatable); "
-                             "default: PyTorch's own built-ins")
-    parser.add_argument("--kind", default=None,
-                        help="module, cell, step, clip, tbptt, randomized or numpy (module:lstm names the cell); "
-                             "default: detected from the target")
-    parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all",
-                        help="devices to check on (default: all available; cuda is skipped when absent)")
-    parser.add_argument("--dtype", action="append", default=None, metavar="DTYPE",
-                        help="float64, float32, tf32, float16, bfloat16, autocast-float16, autocast-bfloat16 "
-                             "(repeatable; default: float64 and float32, and the CUDA precisions on CUDA)")
-    parser.add_argument("--profile", choices=("dev", "ci", "thorough"), default=None,
-                        help="Hypothesis profile: how many cases per check (default: $BPTTCHECK_PROFILE, else ci under CI, else dev)")
-    parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed (randomizes a derandomized profile)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="S",
-                        help="seconds allowed per case; the checks then run in a child process that is stopped "
-                             "when a case hangs")
-    parser.add_argument("--json", metavar="PATH", default=None, help="also write the report as JSON")
-    parser.add_argument("--skip-file", metavar="PATH", default=None,
-                        help="check ids (or shell patterns) to skip, one per line, '#' comments")
-    parser.add_argument("--xfail-file", metavar="PATH", default=None,
-                        help="check ids (or shell patterns) expected to fail, one per line")
-    parser.add_argument("-k", "--select", default=None, help="run only checks whose id or name contains this text")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the table")
-
-
-def builtin_checks(device: str = "all") -> list[PropertyCheck]:
-    """The checks of PyTorch's own built-ins (see :data:`~bpttcheck.properties.oracle.BUILTIN_TARGETS`)."""
-    from .oracle import builtin_checks as oracle_builtins
-
-    return oracle_builtins(device)
-
-
-def environment(device: str = "all") -> dict:
-    from .oracle.report import environment as env
-
-    return env(device)
-
-
-def format_table(results: list[CheckResult]) -> str:
-    from .oracle.report import format_table as table
-
-    return table(results)
-
-
-def verify(checks: list[PropertyCheck], profile: str = "dev", seed: int | None = None,
-           progress=None) -> list[CheckResult]:
-    """Run ``checks``; returns their results."""
-    from .oracle.api import run_one
-
-    results = []
-    for i, check in enumerate(checks, 1):
-        tick = None
-        if progress is not None:
-            progress(f"[{i}/{len(checks)}] {check.check_id} ...", end=False)
-            tick = lambda text: progress(f"\r[{i}/{len(checks)}] {check.check_id} ... {text}", end=False)  # noqa: E731
-        result = run_one(check, profile, seed, tick)
-        if progress is not None:
-            progress(f"\r[{i}/{len(checks)}] {check.check_id} ... {result.status} "
-                     f"({result.cases} cases, {result.seconds:.1f} s)", end=True)
-        results.append(result)
-    return results
-
-
-def read_id_file(path) -> list[str]:
-    """Check ids (or shell patterns) from a skip/xfail file: one per line, '#' starts a comment."""
-    if not path:
-        return []
-    with open(path) as fh:
-        return [line.split("#", 1)[0].strip() for line in fh if line.split("#", 1)[0].strip()]
+    """The option table's flags (``--json``, ``--skip-file``, ``--xfail-file`` kept as
+    deprecated spellings of ``--report``, ``--skip``, ``--xfail``)."""
+    add_argparse_options(parser)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (_kinds_help() + "\n\n" + EXIT_HELP + "\n\nEvery option can also come from its environment "
+                     "variable (BPTTCHECK_<NAME>); the command line wins.")
 
 
 def _progress_printer(quiet: bool):
@@ -111,26 +60,20 @@ def _progress_printer(quiet: bool):
 
 
 def run(args) -> int:
-    from .oracle import TargetError, verify_target
-
     try:
-        report = verify_target(args.target, args.kind, device=args.device, profile=args.profile, seed=args.seed,
-                               skip_ids=read_id_file(args.skip_file), xfail_ids=read_id_file(args.xfail_file),
-                               progress=_progress_printer(args.quiet),
-                               dtypes=tuple(args.dtype) if args.dtype else None, select=args.select,
-                               timeout=args.timeout)
-    except TargetError as exc:
+        values = {name: resolve(opt, getattr(args, opt.dest, None)) for name, opt in OPTIONS.items()}
+        report = verify_target(values["target"] or None, values["kind"], device=values["device"],
+                               profile=values["profile"], seed=values["seed"], skip=values["skip"],
+                               xfail=values["xfail"], progress=_progress_printer(values["quiet"]),
+                               dtypes=values["dtype"] or None, select=values["select"], timeout=values["timeout"],
+                               report=values["report"])
+    except (TargetError, OptionError, OSError) as exc:
         print(f"bpttcheck verify: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"bpttcheck verify: {exc}", file=sys.stderr)
-        return 2
-    for r in report.results:
-        if r.status in ("fail", "error"):
-            print(f"\n{r.id}: {r.status.upper()}\n{r.message}\n")
+        return EXIT_USAGE
+    failures = report.failure_text()
+    if failures:
+        print("\n" + failures + "\n")
     print(report.table())
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as fh:
-            json.dump(report.to_json(), fh, indent=2, default=str)
-    return 0 if report.ok else 1
+    if report.why:
+        print(f"bpttcheck verify: {report.why}", file=sys.stderr)
+    return report.exit_status
