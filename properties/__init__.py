@@ -14,8 +14,10 @@ _EXPORTS = {
     "strategies": ("REGIMES", "Case", "cases", "configs", "make_case", "scale_recurrent_weights", "sigma_for_regime"),
     "tolerance": ("PRECISIONS", "UNIT_ROUNDOFF", "Tolerance", "finite_difference_tolerance", "implementation_tolerance", "precision_of"),
     "compare": ("Comparison", "Mismatch", "assert_close", "compare"),
-    "runner": ("CheckResult", "PropertyCheck", "run_check"),
-    "verify": ("verify", "builtin_checks"),
+    "runner": ("PropertyCheck", "run_check", "verify"),
+    "results": ("CheckResult", "Report", "Status"),
+    # deprecated (removed in 0.3): the oracle is a layer above; import it from bpttcheck.properties.oracle
+    "oracle.api": ("builtin_checks",),
     "torch_checks": ("compare_results", "compare_with_torch", "torch_layer", "run_torch_layer"),
     "sensitivity": ("rounding_sensitivity",),
     "gradcheck": ("check_gradients", "check_case_gradients"),

@@ -43,7 +43,6 @@ __all__ = [
     "LossClipsGradients",
     "TORCH_FUNCTIONS",
     "accurate_norm",
-    "benchmarks",
     "check_bound",
     "check_clipping",
     "check_descent_step",
@@ -332,7 +331,6 @@ def check_descent_step(f, grad_f, L_smooth: float, x, eta: float, max_norm, clip
 from .clipping_extra import (  # noqa: E402  (split for size; re-exported here)
     TORCH_FUNCTIONS,
     LossClipsGradients,
-    benchmarks,
     check_loss_gradient,
     check_torch_agreement,
     diagnose_clipped_gradient,

@@ -1,5 +1,6 @@
-"""Clipping checks that need more than the clip function: PyTorch agreement, clipping hidden
-inside a loss, and the clipping benchmark. Re-exported by :mod:`bpttcheck.properties.clipping`.
+"""Clipping checks that need more than the clip function: PyTorch agreement and clipping hidden
+inside a loss (the clipping benchmark is :mod:`bpttcheck.bench.clipping`). Re-exported by
+:mod:`bpttcheck.properties.clipping`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from bpttcheck.reference.clip_frameworks import (
     torch_get_total_norm,
 )
 from bpttcheck.reference.validation import InvalidArgument
-from bpttcheck.reference.clipping import NonFiniteNorm, clip_by_global_norm
+from bpttcheck.reference.clipping import NonFiniteNorm
 
-from .bench_api import Benchmark
 from .compare import Mismatch, assert_close, compare
 from .tolerance import (
     Tolerance,
@@ -29,7 +29,6 @@ from .tolerance import (
 __all__ = [
     "LossClipsGradients",
     "TORCH_FUNCTIONS",
-    "benchmarks",
     "check_loss_gradient",
     "check_torch_agreement",
     "diagnose_clipped_gradient",
@@ -253,45 +252,3 @@ def check_loss_gradient(loss_and_grad, params: dict, *, context=""):
             f"Check the gradient before clipping and clip outside the loss{' (' + context + ')' if context else ''}")
     n, r = next((n, r) for n, r in results if not r.ok)
     raise Mismatch(r.message(context), r)
-
-
-# --------------------------------------------------------------------------- benchmark
-
-
-def _make_clip_bench(n_tensors=100, n_elements=10**6, dtype=np.float32):
-    import torch
-
-    rng = np.random.default_rng(0)
-    cuts = np.sort(rng.choice(np.arange(1, n_elements), n_tensors - 1, replace=False))
-    sizes = np.diff(np.concatenate([[0], cuts, [n_elements]]))
-    grads = [rng.standard_normal(int(s)).astype(dtype) for s in sizes]
-    params = []
-    for g in grads:
-        q = torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.from_numpy(g[:0]).dtype))
-        q.grad = torch.from_numpy(g.copy())
-        params.append(q)
-
-    def ours():
-        return clip_by_global_norm(grads, 1.0)
-
-    def peer():
-        return torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
-
-    return ours, peer
-
-
-def benchmarks() -> list[Benchmark]:
-    """The reference global-norm clip against torch's foreach clip_grad_norm_ on CPU."""
-    return [
-        Benchmark(
-            name="clip_by_global_norm: 100 float32 tensors, 1e6 elements",
-            make=_make_clip_bench,
-            peer_name="torch.nn.utils.clip_grad_norm_(foreach=True), CPU",
-            goal=None,  # the issue asks for the figure, not a goal: the reference is the truth
-            goal_kind="ratio",
-            needs=("torch",),
-            group="clipping",
-            notes="the reference sums float32 terms in float64 (accurate norm) and returns new arrays; "
-                  "torch sums in float32 and scales in place",
-        )
-    ]

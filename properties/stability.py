@@ -35,7 +35,6 @@ from .tolerance import implementation_tolerance, precision_of
 
 __all__ = [
     "BoundViolation",
-    "benchmarks",
     "check_geometric_decay",
     "check_gradient_statistics",
     "check_jacobian_bounds",
@@ -282,30 +281,3 @@ def check_gradient_statistics(grads: dict, *, statistics=gradient_statistics) ->
             if not (lo - tol.atol <= v <= hi + tol.atol):
                 raise Mismatch(f"GradientMismatch: {name} percentile {q} = {v!r} lies outside the order statistics "
                                f"[{lo!r}, {hi!r}] (gradient statistics)", None)
-
-
-
-def benchmarks():
-    """Absolute-time goals of issue 8 (no peer): the per-lag profile for T = 200, H = 64 under
-    1 s, and the singular values of every ∂h_{T-1}/∂h_s for T = 100, H = 64 under 2 s."""
-    from bpttcheck.reference.config import init_params
-
-    from .bench_api import Benchmark
-
-    def setup(T):
-        config = RecurrentConfig("rnn", 8, 64)
-        rng = np.random.default_rng(0)
-        return config, init_params(config, rng), rng.standard_normal((T, 1, 8)), rng.standard_normal((T, 1, 64))
-
-    def make_profile():
-        config, params, x, dy = setup(200)
-        return (lambda: gradient_profile(config, params, x, dy)), None
-
-    def make_singular_values():
-        config, params, x, _ = setup(100)
-        return (lambda: singular_values(chain_jacobians(step_jacobians(config, params, x)))), None
-
-    return [
-        Benchmark("per-lag profile, tanh RNN T=200 H=64", make_profile, goal=1.0, goal_kind="seconds", group="stability"),
-        Benchmark("Jacobian singular values, tanh RNN T=100 H=64", make_singular_values, goal=2.0, goal_kind="seconds", group="stability"),
-    ]

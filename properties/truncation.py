@@ -26,6 +26,7 @@ from bpttcheck.reference.truncation import (
 from .compare import Mismatch, compare
 from .sensitivity import gradient_magnitudes
 from .tolerance import implementation_tolerance
+from .torch_checks import require_torch, torch_layer
 
 __all__ = [
     "check_against_pairsum",
@@ -247,8 +248,6 @@ def torch_truncated(scheme, case, device: str = "cpu", xi=None) -> dict:
     """The same gradient from torch autograd written as users write it: a detach loop for the
     subsequence scheme, one detached recomputation per loss for windows, and a per-step
     gradient-scaling hook for randomized patterns. float64; TF32 off on CUDA."""
-    from .torch_checks import require_torch, torch_layer
-
     torch = require_torch()
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -431,40 +430,3 @@ def truncation_bias(scheme, case) -> float:
     full = _flat(reference_run(Full(), case).grads)
     trunc = _flat(reference_run(scheme, case).grads)
     return float(np.linalg.norm(trunc - full) / max(np.linalg.norm(full), 1e-300))
-
-
-def benchmarks():
-    """Truncated sweeps and windows against full BPTT, same network, same run."""
-    from bpttcheck.reference import RecurrentConfig, backward
-    from bpttcheck.reference.randomized import sample_xi
-
-    from .bench_api import Benchmark
-    from .strategies import make_case
-
-    def problem(cell):
-        return make_case(RecurrentConfig(cell, 16, 32), T=128, B=8, seed=0, with_state_cotangents=False)
-
-    def versus_full(cell, scheme, randomized=False):
-        def make():
-            case = problem(cell)
-            xi = sample_xi(scheme, np.random.default_rng(0), case.T, 1) if randomized else None
-
-            def ours():
-                reference_run(scheme, case, xi=xi)
-
-            def full():
-                r = forward(case.config, case.params, case.x, case.h0, case.c0)
-                backward(case.params, r, case.d_output)
-            return ours, full
-        return make
-
-    out = []
-    for cell in ("rnn", "lstm"):
-        out.append(Benchmark(f"subsequence k=8 sweep / full BPTT ({cell} H=32, T=128, B=8)",
-                             versus_full(cell, Subsequence(8)), "full BPTT", 1.2, group="truncation"))
-        out.append(Benchmark(f"randomized sweep / full BPTT ({cell} H=32, T=128, B=8)",
-                             versus_full(cell, Randomized((0.9,) * 128), True), "full BPTT", 1.2, group="truncation"))
-        for k in (4, 16):
-            out.append(Benchmark(f"sliding window k={k} / full BPTT ({cell} H=32, T=128, B=8)",
-                                 versus_full(cell, SlidingWindow(k)), "full BPTT", 1.2 * k, group="truncation"))
-    return out

@@ -37,11 +37,11 @@ from bpttcheck.reference.truncation import Randomized, is_randomized, truncated_
 
 from .compare import Mismatch, assert_close
 from .tolerance import implementation_tolerance
+from .truncation import reference_run
 
 __all__ = [
     "UnbiasednessReport",
     "bernstein_threshold",
-    "benchmarks",
     "check_exactly_unbiased",
     "correct_sampler",
     "false_alarms",
@@ -131,8 +131,6 @@ def check_exactly_unbiased(run, scheme, case) -> None:
     if T > MAX_ENUMERATION_T:
         raise InvalidArgument(f"case has T={T}: expected T <= {MAX_ENUMERATION_T} for enumeration; use statistical_test")
     pairs = pair_contributions(case.config, case.params, case.x, case.d_output, case.h0, case.c0)
-    from .truncation import reference_run
-
     if run is reference_run:
         mean = exact_moments(case.config, case.params, case.x, case.d_output, scheme, case.h0, case.c0, pairs=pairs).mean
     else:
@@ -226,34 +224,3 @@ def false_alarms(scheme, case, n_seeds: int, n_samples: int, alpha: float = 1e-6
 def raise_if_biased(report: UnbiasednessReport) -> None:
     if report.verdict == "biased":
         raise Mismatch(report.message(), None)
-
-
-def benchmarks():
-    from bpttcheck.reference import RecurrentConfig
-
-    from .bench_api import Benchmark
-    from .strategies import make_case
-
-    def enumeration():
-        case = make_case(RecurrentConfig("rnn", 2, 3), T=12, B=2, seed=0, with_state_cotangents=False)
-        scheme = Randomized(tuple(np.linspace(0.5, 0.95, 12)))
-
-        def ours():
-            exact_moments(case.config, case.params, case.x, case.d_output, scheme, case.h0, case.c0)
-        return ours, None
-
-    def monte_carlo():
-        case = make_case(RecurrentConfig("rnn", 2, 3), T=24, B=1, seed=0, sigma_max=0.8, with_state_cotangents=False)
-        scheme = Randomized((0.9,) * 24)
-        pairs = pair_contributions(case.config, case.params, case.x, case.d_output, case.h0, case.c0)
-
-        def ours():
-            statistical_test(scheme, case, 4096, 0, pairs=pairs)
-        return ours, None
-
-    return [
-        Benchmark("exact enumeration, T=12 (4096 patterns), rnn H=3", enumeration, None, 1.0, "seconds",
-                  group="truncation", notes="pair contributions + all patterns, vectorised over patterns"),
-        Benchmark("Monte Carlo unbiasedness test, 4096 samples, T=24", monte_carlo, None, 2.0, "seconds",
-                  group="truncation", notes="samples/second = 4096 / time; vectorised over samples"),
-    ]

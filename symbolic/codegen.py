@@ -15,7 +15,7 @@ from bpttcheck.reference.validation import check_int
 
 from .oracle import check_data, flatten_params
 
-__all__ = ["LambdifiedGradient", "lambdify_gradients"]
+__all__ = ["LambdifiedGradient", "clear_caches", "lambdify_gradients"]
 
 
 class LambdifiedGradient:
@@ -55,3 +55,8 @@ class LambdifiedGradient:
 def lambdify_gradients(config, T: int, batch: int = 1) -> LambdifiedGradient:
     """The (cached) lambdified full-BPTT gradient of ``config`` unrolled for T steps."""
     return LambdifiedGradient(config, check_int("T", T, minimum=1), check_int("batch", batch, minimum=1))
+
+
+def clear_caches() -> None:
+    """Forget the lambdified gradients: the next call starts cold."""
+    lambdify_gradients.cache_clear()

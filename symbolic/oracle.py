@@ -29,6 +29,7 @@ from .precision import EPS64, Field, field_for, to_float
 __all__ = [
     "OracleResult",
     "check_data",
+    "clear_caches",
     "error_in_eps",
     "flatten_params",
     "pair_sum",
@@ -269,3 +270,10 @@ def error_in_eps(actual, expected, scale) -> np.ndarray:
             else:
                 out[idx] = 0.0 if diff == 0 else np.inf
     return out
+
+
+def clear_caches() -> None:
+    """Forget the compiled step models and unrolled gradients: the next call starts cold, as the
+    symbolic benchmarks measure it (with :func:`~.codegen.clear_caches` and SymPy's own)."""
+    for cached in (_unrolled_fn, step_model):
+        cached.cache_clear()

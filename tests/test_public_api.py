@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+import bpttcheck.bench
+import bpttcheck.commands
 import bpttcheck.properties
 import bpttcheck.reference
 
@@ -17,8 +19,10 @@ def _modules(package):
             yield info.name
 
 
-PUBLIC = sorted({*_modules(bpttcheck.reference), *_modules(bpttcheck.properties),
-                 "bpttcheck.reference", "bpttcheck.properties", "bpttcheck.plugin", "bpttcheck.cli"})
+PUBLIC = sorted({*_modules(bpttcheck.reference), *_modules(bpttcheck.properties), *_modules(bpttcheck.bench),
+                 *_modules(bpttcheck.commands), "bpttcheck", "bpttcheck.reference", "bpttcheck.properties",
+                 "bpttcheck.plugin", "bpttcheck.plugin_items", "bpttcheck.cli", "bpttcheck.options",
+                 "bpttcheck.profiles", "bpttcheck.api"})
 
 
 @pytest.mark.parametrize("name", PUBLIC)
@@ -31,6 +35,9 @@ def test_all_names_exist(name):
 
 
 @pytest.mark.parametrize("statement", [
+    "import bpttcheck; bpttcheck.__all__",
+    "import bpttcheck.options, bpttcheck.profiles",
+    "import bpttcheck.properties.oracle.kinds",
     "import bpttcheck.reference",
     "import bpttcheck.properties",
     "import bpttcheck.plugin",
@@ -40,3 +47,27 @@ def test_light_imports_pull_in_neither_sympy_nor_torch(statement):
     code = f"{statement}; import sys; print('sympy' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"], f"{statement!r} imported sympy/torch: {out}"
+
+
+def test_the_package_resolves_its_names_lazily():
+    import bpttcheck
+
+    assert bpttcheck.check.__module__ == "bpttcheck.api" and issubclass(bpttcheck.CheckFailed, AssertionError)
+    assert bpttcheck.Status.PASS == "pass"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        bpttcheck.nope
+
+
+def test_old_public_places_keep_working():
+    """Names the README and the first API documented, after the moves of issue 11."""
+    from bpttcheck.properties import CheckResult, verify
+    from bpttcheck.properties.oracle import Report as OracleReport
+    from bpttcheck.properties.oracle.report import Report as ReportModuleReport
+    from bpttcheck.properties.results import CheckResult as ResultsCheckResult, Report
+    from bpttcheck.properties.runner import CheckResult as RunnerCheckResult
+
+    assert CheckResult is RunnerCheckResult is ResultsCheckResult
+    assert OracleReport is ReportModuleReport is Report
+    import bpttcheck.properties.runner  # noqa: F401  (importing submodules must not change the name)
+
+    assert callable(verify) and bpttcheck.properties.verify is verify

@@ -1,7 +1,8 @@
 """What a benchmark is, for ``bpttcheck bench``: our code and a peer, timed in the same run.
 
-Each area of the suite contributes ``benchmarks() -> list[Benchmark]``; the runner interleaves
-repeats of ours and the peer, takes the median of per-round ratios and compares it with the goal.
+Each area contributes ``benchmarks() -> list[Benchmark]`` from its module of this package
+(:data:`bpttcheck.bench.registry.AREAS`); the runner interleaves repeats of ours and the peer,
+takes the median of per-round ratios and compares it with the goal.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bench_api import Benchmark
+from bpttcheck.properties.torch_checks import torch_layer
+from bpttcheck.reference import RecurrentConfig, backward, forward, init_params
+
+from .core import Benchmark
 
 __all__ = ["SIZES", "benchmarks"]
 
@@ -20,10 +23,6 @@ SIZES = (
 def _make(cell: str, B: int, T: int, D: int, H: int):
     def make():
         import torch
-
-        from bpttcheck.reference import RecurrentConfig, backward, forward, init_params
-
-        from .torch_checks import torch_layer
 
         config = RecurrentConfig(cell, D, H)
         rng = np.random.default_rng(0)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import time
 
-from bpttcheck.properties.bench_api import Benchmark
+from bpttcheck.reference.config import RecurrentConfig
+
+from .core import Benchmark
 
 __all__ = ["benchmarks", "derive_and_lambdify", "expression_sizes", "format_table", "growth_table"]
 
@@ -20,20 +22,19 @@ __all__ = ["benchmarks", "derive_and_lambdify", "expression_sizes", "format_tabl
 def _cold():
     from sympy.core.cache import clear_cache
 
-    from .codegen import lambdify_gradients
-    from .oracle import _unrolled_fn, step_model
+    from bpttcheck.symbolic import codegen, oracle
 
     clear_cache()
-    for cached in (lambdify_gradients, _unrolled_fn, step_model):
-        cached.cache_clear()
+    codegen.clear_caches()
+    oracle.clear_caches()
 
 
 def derive_and_lambdify(config, T: int) -> dict:
     """Unroll, differentiate w.r.t. the parameters, lambdify with CSE; seconds per phase."""
     import sympy as sp
 
-    from .functions import numpy_functions
-    from .unroll import gradient, unroll
+    from bpttcheck.symbolic.functions import numpy_functions
+    from bpttcheck.symbolic.unroll import gradient, unroll
 
     _cold()
     t0 = time.perf_counter()
@@ -69,8 +70,6 @@ def expression_sizes(exprs) -> dict:
 def growth_table(cell: str = "rnn", hidden=(1, 2), Ts=(2, 4, 6, 8, 10), budget_s: float = 60.0) -> list[dict]:
     """Rows {cell, hidden, T, derive_s, lambdify_s, tree_nodes, dag_nodes, cse_nodes}; a
     hidden size stops growing T once one row took more than ``budget_s``."""
-    from bpttcheck.reference.config import RecurrentConfig
-
     rows = []
     for H in hidden:
         for T in Ts:
@@ -96,8 +95,6 @@ def format_table(rows) -> str:
 
 def _make(cell: str, hidden: int, T: int):
     def make():
-        from bpttcheck.reference.config import RecurrentConfig
-
         config = RecurrentConfig(cell, 1, hidden)
         return (lambda: derive_and_lambdify(config, T)), None
 
