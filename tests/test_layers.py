@@ -58,8 +58,6 @@ LAZY = {
 PENDING: dict[str, str] = {
     "cycle bpttcheck.properties.clipping -> bpttcheck.properties.clipping_extra": "num (properties/clipping.py)",
     "private bpttcheck.properties.clipping_extra -> bpttcheck.properties.clipping": "num",
-    "private bpttcheck.reference.clip_frameworks -> bpttcheck.reference.clipping": "ref",
-    "private bpttcheck.symbolic.codegen -> bpttcheck.symbolic.oracle": "sym",
     "function-level bpttcheck.properties.clipping_extra -> bpttcheck.properties.clipping": "num",
     "function-level bpttcheck.properties.oracle.builtins -> bpttcheck.reference": "num",
     "function-level bpttcheck.properties.oracle.clip_checks -> bpttcheck.properties.clipping": "num",
