@@ -120,8 +120,8 @@ def test_every_cell_has_a_symbolic_transcription_that_agrees(name):
 
 
 def test_unknown_cell_names_the_registry():
-    with pytest.raises(InvalidArgument, match="cell='mgu' \\(type=str\\): expected one of 'rnn', 'lstm', 'gru'"):
-        cell_spec("mgu")
+    with pytest.raises(InvalidArgument, match="cell='transformer' \\(type=str\\): expected one of 'rnn', 'lstm', 'gru'"):
+        cell_spec("transformer")
     with pytest.raises(InvalidArgument, match="cell=3 \\(type=int\\)"):
         cell_spec(3)
 

@@ -20,6 +20,7 @@ from bpttcheck.profiles import register_profiles
 from bpttcheck.properties.runner import PropertyCheck, run_check
 from bpttcheck.properties.strategies import cases, configs
 from bpttcheck.properties.torch_checks import compare_results
+from bpttcheck.reference.cells import TORCH_CELLS
 
 from planted import numpy_impl
 
@@ -153,13 +154,13 @@ def test_unknown_bug_is_rejected():
 # With no bug planted, each implementation is an independent second implementation: it must
 # agree with the reference (this checks the reference as much as the implementations).
 
-@given(cases())
+@given(cases(configs(cells=TORCH_CELLS)))  # the planted implementation writes the three torch cells
 def test_numpy_implementation_agrees_with_reference(case):
     compare_results(case, numpy_impl.run(case), context=case.describe())
 
 
 @pytest.mark.torch
-@given(cases(configs(activations=TORCH_ACTS)))
+@given(cases(configs(cells=TORCH_CELLS, activations=TORCH_ACTS)))
 def test_torch_implementation_agrees_with_reference(case):
     pytest.importorskip("torch")
     from bpttcheck.properties.torch_checks import compare_with_torch

@@ -11,6 +11,7 @@ from hypothesis import given
 from bpttcheck.properties.strategies import cases, configs, make_case
 from bpttcheck.properties.torch_checks import compare_with_torch
 from bpttcheck.reference import RecurrentConfig
+from bpttcheck.reference.cells import TORCH_CELLS
 
 pytestmark = pytest.mark.torch
 TORCH_ACTIVATIONS = ("tanh", "relu")
@@ -24,7 +25,7 @@ def test_float64_agrees_with_torch(cell, data):
     compare_with_torch(data, dtype="float64")
 
 
-@given(case=cases(configs(activations=TORCH_ACTIVATIONS), regime="contractive", max_T=20))
+@given(case=cases(configs(cells=TORCH_CELLS, activations=TORCH_ACTIVATIONS), regime="contractive", max_T=20))
 def test_float32_agrees_with_torch_under_policy(case):
     pytest.importorskip("torch")
     compare_with_torch(case, dtype="float32")

@@ -6,12 +6,13 @@ from hypothesis import given, settings, strategies as st
 
 from bpttcheck.properties import truncation as props
 from bpttcheck.properties.strategies import cases, configs
+from bpttcheck.reference.cells import TORCH_CELLS
 from bpttcheck.reference.randomized import sample_xi
 from bpttcheck.reference.truncation import Full, Randomized, SlidingWindow, Subsequence, WilliamsPeng
 
 pytestmark = pytest.mark.torch
 
-unidirectional = cases(configs(bidirectional=False, activations=("tanh", "relu"), max_size=3), max_T=6, max_B=2,
+unidirectional = cases(configs(cells=TORCH_CELLS, bidirectional=False, activations=("tanh", "relu"), max_size=3), max_T=6, max_B=2,
                        lengths=False, batch_first=False)
 
 
