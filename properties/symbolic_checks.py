@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from bpttcheck.reference.cells import cell_spec
+from bpttcheck.reference.network import backward, forward
+from bpttcheck.reference.truncation import truncated_backward
 
 from .compare import assert_close
 from .strategies import Case
@@ -39,12 +41,8 @@ __all__ = [
 
 def reference_gradients(config, params, x, cotangent, h0=None, c0=None, scheme=None, xi=None) -> dict:
     """The reference's (truncated) gradients of ``Σ⟨cotangent, y⟩``."""
-    from bpttcheck.reference.network import backward, forward
-
     if scheme is None:
         return backward(params, forward(config, params, x, h0, c0), d_output=cotangent)
-    from bpttcheck.reference.truncation import truncated_backward
-
     return truncated_backward(config, params, x, cotangent, scheme, h0, c0, xi=xi).grads
 
 

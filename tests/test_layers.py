@@ -44,6 +44,7 @@ DEPRECATED_ALIASES: dict[str, tuple[str, str]] = {
     "bpttcheck.properties.bench_api": ("0.3", "bpttcheck.bench.core"),
     "bpttcheck.properties.diagnose": ("0.3", "bpttcheck.commands.diagnose"),
     "bpttcheck.symbolic.bench": ("0.3", "bpttcheck.bench.symbolic"),
+    "bpttcheck.symbolic.checks": ("0.3", "bpttcheck.properties.symbolic_checks"),
     "bpttcheck.symbolic.derive_cli": ("0.3", "bpttcheck.commands.derive"),
 }
 
@@ -73,8 +74,6 @@ PENDING: dict[str, str] = {
     "function-level bpttcheck.properties.strategies -> bpttcheck.reference": "num",
     "function-level bpttcheck.properties.torch_checks -> bpttcheck.properties.reproduce": "num",
     "function-level bpttcheck.properties.torch_checks -> bpttcheck.reference.precision": "num",
-    "function-level bpttcheck.properties.symbolic_checks -> bpttcheck.reference.network": "ref",
-    "function-level bpttcheck.properties.symbolic_checks -> bpttcheck.reference.truncation": "ref",
     "function-level bpttcheck.symbolic.bounds -> bpttcheck.reference.activations": "sym",
     "function-level bpttcheck.symbolic.bounds -> bpttcheck.reference.config": "sym",
 }
