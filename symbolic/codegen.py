@@ -1,8 +1,9 @@
-"""Code generation: SymPy's gradients of the unrolled loss, lambdified with CSE to NumPy.
+"""Code generation: the symbolic gradients of the unrolled loss, compiled to float64 code.
 
 A further independent numeric oracle: no hand-written backward, no pair-sum — the code is
-printed from SymPy's derivative expressions after common-subexpression elimination, which
-turns the exponentially large gradient trees into straight-line code of about linear size.
+printed from the derivative expressions of :func:`.unroll.gradient` (reverse mode over the
+DAG) as straight-line code with one line per distinct subexpression (:class:`.program.Program`),
+of about linear size in T where the expression trees grow exponentially.
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ class LambdifiedGradient:
     (torch names, "input" (T,B,D), "h0" (1,B,P), "c0" (1,B,H)) for fixed T and batch."""
 
     def __init__(self, config, T: int, batch: int):
-        import sympy as sp
-
-        from .functions import numpy_functions
+        from .program import Program
         from .unroll import gradient, unroll
 
         self.config, self.T, self.batch = config, T, batch
@@ -33,8 +32,8 @@ class LambdifiedGradient:
         grads = gradient(u)
         self.shapes = {k: v.shape for k, v in grads.items()}
         exprs = [e for v in grads.values() for e in v.ravel()]
-        self.n_ops = int(sp.count_ops(exprs, visual=False)) if T * config.hidden_size <= 8 else None
-        self.fn = sp.lambdify(u.arguments(), exprs, modules=[numpy_functions(), "numpy"], cse=True)
+        self.fn = Program(u.arguments(), exprs, "numpy")
+        self.n_ops = self.fn.n_ops
 
     def __call__(self, params, x, cotangent, h0=None, c0=None) -> dict[str, np.ndarray]:
         x, h0, c0, G = check_data(self.config, x, h0, c0, cotangent)

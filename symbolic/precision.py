@@ -41,6 +41,11 @@ class Field:
                 out[idx] = mpmath.mpf(float(a[idx]))
         return out
 
+    @property
+    def backend(self) -> str:
+        """The :class:`~.program.Program` backend that evaluates in this field."""
+        return "exact" if self.exact else "mpmath"
+
     def modules(self):
         """The lambdify modules that evaluate in this field."""
         from .functions import mpmath_functions, relu, relu_step, sigmoid, tanh
