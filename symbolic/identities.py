@@ -28,7 +28,10 @@ from bpttcheck.reference.cells import cell_spec
 from bpttcheck.reference.config import RecurrentConfig
 
 from .cells import param_symbols, step, vector_symbols
+from .dag import postorder, substitute
 from .functions import NONLINEAR_ATOMS, activation, relu_step, sigmoid, tanh
+from .polynomial import is_zero_polynomial
+from .reverse import jacobian as reverse_jacobian
 
 __all__ = [
     "Identity",
@@ -80,7 +83,9 @@ def atomize(expr):
             mapping.setdefault(e, sp.Dummy(f"a{len(mapping)}"))
         else:
             stack.extend(e.args)
-    return expr.xreplace(mapping)
+    if isinstance(expr, sp.MatrixBase):
+        return sp.Matrix(expr.shape[0], expr.shape[1], substitute(list(expr), mapping))
+    return substitute([sp.sympify(expr)], mapping)[0]
 
 
 def _normal_form(e):
@@ -102,28 +107,26 @@ def reduces_to_zero(expr) -> bool:
     atoms as symbols. (A structural test: a nonzero polynomial is never reported as zero.)
 
     First the atomized expression is evaluated exactly at one rational point: a nonzero value
-    proves it is not the zero function (how the planted wrong identities are refuted quickly);
-    only a zero there leads to the full expansion.
+    proves it is not the zero function (how the planted wrong identities are refuted quickly).
+    Only a zero there leads to the full normal form: the sparse polynomial over the DAG
+    (:mod:`.polynomial`), or, for rational functions, SymPy's expand and cancel.
     """
     a = atomize(expr)
     if _nonzero_somewhere(a):
         return False
-    r = a.applyfunc(_normal_form) if isinstance(a, sp.MatrixBase) else _normal_form(a)
-    return all(e == 0 for e in r) if isinstance(r, sp.MatrixBase) else r == 0
+    items = list(a) if isinstance(a, sp.MatrixBase) else [sp.sympify(a)]
+    zero = is_zero_polynomial(items)
+    if zero is not None:
+        return zero
+    return all(_normal_form(e) == 0 for e in items)
 
 
 def _nonzero_somewhere(a) -> bool:
     """Exact value at a fixed pseudo-random point with rational coordinates in [1/7, 2]."""
     items = list(a) if isinstance(a, sp.MatrixBase) else [a]
-    symbols = set()
-    for e in items:
-        symbols |= sp.sympify(e).free_symbols
+    symbols = {n for n in postorder([sp.sympify(e) for e in items]) if n.is_Symbol}
     point = {s: sp.Rational(1 + (37 * k) % 13, 7) for k, s in enumerate(sorted(symbols, key=str))}
-    for e in items:
-        try:
-            v = sp.sympify(e).xreplace(point)
-        except ZeroDivisionError:  # pragma: no cover - a pole at the point proves nothing
-            continue
+    for v in substitute([sp.sympify(e) for e in items], point):  # exact, each DAG node once
         if v.is_Number and v != 0 and v.is_finite:
             return True
     return False
@@ -177,15 +180,18 @@ def _derivative_of(name: str, a, h):
 
 
 def state_jacobian_product(
-    T: int, hidden: int, nonlinearity: str = "tanh", k: int = 0, planted: str | None = None
+    T: int, hidden: int, nonlinearity: str = "tanh", k: int = 0, planted: str | None = None, engine: str = "reverse"
 ) -> Identity:
-    """``∂h_T/∂h_k`` by SymPy = ``Π_{j=T..k+1} diag(φ′(a_j))·W_hh`` for an Elman RNN (1 input).
+    """``∂h_T/∂h_k`` = ``Π_{j=T..k+1} diag(φ′(a_j))·W_hh`` for an Elman RNN (1 input), the
+    left side differentiated by ``engine``: "reverse" (reverse mode over the DAG) or "sympy"
+    (``Matrix.jacobian``; its cost follows the expression tree).
 
     planted: "transposed" (W_hhᵀ in each factor) or "no_derivative" (diag(φ′) left out).
     """
     T = check_int("T", T, minimum=1)
     k = check_int("k", k, minimum=0, maximum=T - 1)
     check_choice("planted", planted, (None, "transposed", "no_derivative"))
+    check_choice("engine", engine, ("reverse", "sympy"))
     config = RecurrentConfig("rnn", 1, check_int("hidden", hidden, minimum=1), nonlinearity=nonlinearity)
     p = param_symbols(config)
     W = p["weight_hh_l0"]
@@ -201,7 +207,7 @@ def state_jacobian_product(
     return Identity(
         "seed003: ∂h_t/∂h_k = Π diag(φ′)·W_hh",
         f"{nonlinearity}, T={T}, k={k}, H={config.hidden_size}",
-        h.jacobian(h_k),
+        h.jacobian(h_k) if engine == "sympy" else reverse_jacobian(h, h_k),
         product,
     )
 

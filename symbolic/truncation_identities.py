@@ -1,7 +1,7 @@
 """Truncated and randomized BPTT, symbolically (SPEC §1, §3, §4).
 
-- :func:`surrogate_vs_pair_sum`: the truncated gradient *defined* as SymPy's gradient of the
-  surrogate loss — each loss t unrolled from its window start f(t), the state before it a
+- :func:`surrogate_vs_pair_sum`: the truncated gradient *defined* as the gradient of the
+  surrogate loss (reverse mode over its DAG, or SymPy's ``diff``) — each loss t unrolled from its window start f(t), the state before it a
   frozen constant symbol, substituted by the true state only after differentiating — equals
   the pair-sum ``Σ_t Σ_{s=f(t)..t} C[t,s]`` built from SymPy's step Jacobians (and, for the
   initial state, the losses with f(t) = 0). With f ≡ 0 (any window ≥ T) both are full BPTT.
@@ -22,7 +22,9 @@ import sympy as sp
 from bpttcheck.reference.validation import check_choice, check_int
 
 from .cells import check_single_layer, param_symbols, state_sizes, step, vector_symbols
+from .dag import substitute
 from .identities import Identity
+from .reverse import gradient as reverse_gradient
 from .truncation import pair_weights, window_function
 
 __all__ = ["randomized_expectation", "surrogate_vs_pair_sum"]
@@ -32,15 +34,18 @@ def _join(h, c):
     return h if c is None else h.col_join(c)
 
 
-def surrogate_vs_pair_sum(config, T: int, window, planted: str | None = None) -> Identity:
-    """Gradients w.r.t. every parameter and h0 (c0): surrogate's (SymPy) = pair-sum.
+def surrogate_vs_pair_sum(config, T: int, window, planted: str | None = None, engine: str = "reverse") -> Identity:
+    """Gradients w.r.t. every parameter and h0 (c0): surrogate's = pair-sum.
 
+    The surrogate's gradient is taken by ``engine``: "reverse" (reverse mode over the DAG,
+    :mod:`.reverse`) or "sympy" (``sympy.diff``, whose cost follows the expression tree).
     planted: "neighbour" — the pair-sum with the neighbouring convention's window
     f(t) − 1 (clipped at 0), as when a sliding window's k is off by one.
     """
     check_single_layer(config)
     T = check_int("T", T, minimum=1)
     check_choice("planted", planted, (None, "neighbour"))
+    check_choice("engine", engine, ("reverse", "sympy"))
     f = window_function(window, T)
     P, H = state_sizes(config)
     p = param_symbols(config)
@@ -68,7 +73,11 @@ def surrogate_vs_pair_sum(config, T: int, window, planted: str | None = None) ->
         unfreeze.update(zip(K, true[j][0]))
         if M is not None:
             unfreeze.update(zip(M, true[j][1]))
-    surrogate = sp.Matrix([L.diff(v).xreplace(unfreeze) for v in wrt])
+    if engine == "sympy":
+        derivatives = [L.diff(v) for v in wrt]
+    else:
+        derivatives = reverse_gradient(L, wrt)
+    surrogate = sp.Matrix(substitute(derivatives, unfreeze))
     # Pair-sum from SymPy's one-step Jacobians at the true states.
     hs, cs = vector_symbols("h", P), vector_symbols("c", H) if H else None
     xsym = vector_symbols("x", config.input_size)

@@ -68,13 +68,24 @@ def test_truncated_gradient_equals_pair_sum_rnn(name, H):
      pytest.param(RecurrentConfig("lstm", 1, 1), 3, marks=pytest.mark.slow),
      pytest.param(RecurrentConfig("gru", 1, 1), 3, marks=pytest.mark.slow),
      pytest.param(RecurrentConfig("rnn", 1, 3), 4, marks=pytest.mark.slow),
-     pytest.param(RecurrentConfig("rnn", 2, 2, nonlinearity="relu"), 4, marks=pytest.mark.slow)],
+     pytest.param(RecurrentConfig("rnn", 2, 2, nonlinearity="relu"), 4, marks=pytest.mark.slow),
+     pytest.param(RecurrentConfig("lstm", 1, 2), 3, marks=pytest.mark.slow),
+     pytest.param(RecurrentConfig("gru", 1, 2), 3, marks=pytest.mark.slow),
+     pytest.param(RecurrentConfig("rnn", 1, 2), 6, marks=pytest.mark.slow)],
     ids=lambda v: v.describe() if hasattr(v, "describe") else str(v),
 )
 def test_truncated_gradient_equals_pair_sum_gated(config, T):
     f = tr.sliding_window(T - 1)  # some f(t) > 0, so the neighbouring convention differs
     assert surrogate_vs_pair_sum(config, T, f).holds()
     assert not surrogate_vs_pair_sum(config, T, f, planted="neighbour").holds()
+
+
+def test_surrogate_gradient_by_sympys_own_diff():
+    """The surrogate's gradient by ``sympy.diff`` itself (the default is reverse mode)."""
+    config = RecurrentConfig("rnn", 1, 1)
+    f = tr.sliding_window(2)
+    assert surrogate_vs_pair_sum(config, 3, f, engine="sympy").holds()
+    assert not surrogate_vs_pair_sum(config, 3, f, planted="neighbour", engine="sympy").holds()
 
 
 def test_window_at_least_T_is_full_bptt():
