@@ -61,7 +61,9 @@ def torch_gradients(config, params, x, cotangent, h0=None, c0=None) -> dict:
 
 
 def _state_size(config) -> int:
-    return config.output_size + (config.hidden_size if cell_spec(config.cell).has_cell_state else 0)
+    # A stack's step is one step of every layer's state together (bpttcheck.symbolic.layers).
+    per_layer = config.output_size + (config.hidden_size if cell_spec(config.cell).has_cell_state else 0)
+    return config.num_layers * per_layer
 
 
 def oracle_tolerance_eps(config, T: int) -> float:

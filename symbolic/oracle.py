@@ -3,7 +3,8 @@
 Two independent symbolic routes, both evaluated in exact rationals (identity/relu Elman) or
 mpmath at ≥ 50 digits:
 
-- :func:`unrolled_gradients` — SymPy's derivative of the whole unrolled loss (full BPTT);
+- :func:`unrolled_gradients` — the symbolic derivative of the whole unrolled loss (full BPTT;
+  reverse mode over the expression DAG, :mod:`.reverse`, equal to SymPy's ``diff``);
 - :func:`pair_sum` — ``Σ_t Σ_s w[t,s]·C[t,s]`` with ``C[t,s] = G_tᵀ·J(t←s)·∂F_s/∂θ`` built
   from SymPy's Jacobians of one step; any truncation window or randomized weight table w.
   It also returns, per gradient entry, the condition-aware scale: the sum of the absolute
@@ -12,7 +13,8 @@ mpmath at ≥ 50 digits:
   cancellation anywhere counts. A float64 result's error is measured against it in units of
   float64 epsilon (:func:`error_in_eps`).
 
-Arrays follow the reference: x (T, B, D), h0 (1, B, P), c0 (1, B, H), cotangent (T, B, P).
+Stacks of L layers (:mod:`.layers`) chain each layer's step Jacobians. Arrays follow the reference: x (T, B, D), h0 (L, B, P), c0 (L, B, H),
+cotangent (T, B, P) of the top layer's output.
 """
 
 from __future__ import annotations
@@ -62,15 +64,18 @@ def flatten_params(config, params: dict) -> np.ndarray:
 
 
 def check_data(config, x, h0, c0, cotangent):
-    """Validated ``(x, h0, c0, cotangent)`` of one single-layer case (zeros for missing states)."""
-    from .cells import state_sizes
+    """Validated ``(x, h0, c0, cotangent)`` of one case (zeros for missing states; h0 and c0
+    have one row per layer)."""
+    from .layers import check_unidirectional, state_layout
 
-    P, H = state_sizes(config)
+    check_unidirectional(config)
+    P, H, _ = state_layout(config)
+    L = config.num_layers
     x = check_array("x", x, (None, None, config.input_size), dims=("T", "B", "input_size"))
     T, B = x.shape[:2]
-    h0 = np.zeros((1, B, P)) if h0 is None else check_array("h0", h0, (1, B, P), dims=("1", "B", "P"))
+    h0 = np.zeros((L, B, P)) if h0 is None else check_array("h0", h0, (L, B, P), dims=("num_layers", "B", "P"))
     if H:
-        c0 = np.zeros((1, B, H)) if c0 is None else check_array("c0", c0, (1, B, H), dims=("1", "B", "H"))
+        c0 = np.zeros((L, B, H)) if c0 is None else check_array("c0", c0, (L, B, H), dims=("num_layers", "B", "H"))
     elif c0 is not None:
         raise InvalidArgument(f"c0={describe(c0)}: expected None, only the LSTM has a cell state")
     G = check_array("cotangent", cotangent, (T, B, P), dims=("T", "B", "P"))
@@ -79,7 +84,8 @@ def check_data(config, x, h0, c0, cotangent):
 
 @dataclass(frozen=True)
 class StepModel:
-    """One step ``s' = F(x, s; θ)`` (s = h, or h|c for the LSTM), its Jacobians, and their
+    """One step ``s' = F(x, s; θ)`` (s = h, or h|c for the LSTM) of one layer, its
+    Jacobians, and their
     *term-wise absolute* versions (each entry expanded into its products, Σ|product|),
     lambdified. Calling it returns ``(s', Js, Jθ, Jx, |Js|, |Jθ|, |Jx|)``."""
 
@@ -99,19 +105,21 @@ class StepModel:
 
 
 def _absolute_terms(e):
-    """Σ |product| over the products e expands into (function atoms kept whole): the size of
-    the terms whose sum the entry is, so that cancellation inside a Jacobian entry counts."""
-    import sympy as sp
+    """Σ |product| over the products e expands into (function atoms kept whole, nested sums
+    such as σ(1 − σ) multiplied out): the size of the terms whose sum the entry is, so that
+    cancellation anywhere inside a Jacobian entry counts (:func:`.polynomial.absolute_terms`)."""
+    from .polynomial import absolute_terms
 
-    return sp.Add(*[sp.Abs(term) for term in sp.Add.make_args(sp.expand(e, deep=False))])
+    return absolute_terms(e)
 
 
 @functools.lru_cache(maxsize=64)
 def step_model(config, field: Field) -> StepModel:
-    """SymPy's Jacobians of one step of ``config``, lambdified (with CSE) into ``field``."""
+    """SymPy's Jacobians of one step of a one-layer ``config``, compiled into ``field``."""
     import sympy as sp
 
     from .cells import param_symbols, state_sizes, step, vector_symbols
+    from .program import Program
 
     P, H = state_sizes(config)
     params = param_symbols(config)
@@ -124,7 +132,7 @@ def step_model(config, field: Field) -> StepModel:
     s_new = h_new if c_new is None else h_new.col_join(c_new)
     jacobians = [list(s_new.jacobian(s)), list(s_new.jacobian(sp.Matrix(theta))), list(s_new.jacobian(x))]
     exprs = list(s_new) + [e for j in jacobians for e in j] + [_absolute_terms(e) for j in jacobians for e in j]
-    fn = sp.lambdify(list(x) + list(s) + theta, exprs, modules=field.modules(), cse=True)
+    fn = Program(list(x) + list(s) + theta, exprs, field.backend)
     return StepModel(n_state=P + H, n_params=len(theta), D=config.input_size, fn=fn)
 
 
@@ -142,89 +150,100 @@ def pair_sum(config, params, x, cotangent, h0=None, c0=None, *, weights=None, dp
 
     ``weights`` (T, T+1) from :mod:`.truncation` (None: full BPTT); column 0 weighs the
     path to the initial state. Gradients of parameters, "input", "h0" and "c0" (LSTM).
+    In a stack, each layer's step has its own Jacobians (w.r.t. its state, its input — the
+    layer below's new h — and its parameters); the chain from loss t goes down the layers
+    at each step and back in time in every layer, and w[t, s+1] weighs every use at step s.
     """
-    from .cells import check_single_layer, state_sizes
+    from .layers import layer_config, state_layout
 
-    check_single_layer(config)
     x, h0, c0, G = check_data(config, x, h0, c0, cotangent)
     T, B = x.shape[:2]
-    P, H = state_sizes(config)
+    P, H, _ = state_layout(config)
+    L, n = config.num_layers, P + H
     field = field_for(config, dps)
     W = np.ones((T, T + 1), dtype=object) if weights is None else np.asarray(weights, dtype=object)
     if W.shape != (T, T + 1):
         raise InvalidArgument(f"weights={describe(weights)}: expected shape (T+1={T + 1} columns, T={T} rows)")
-    model = step_model(config, field)
-    n, p = model.n_state, model.n_params
+    models = [step_model(layer_config(config, layer), field) for layer in range(L)]
+    cuts = np.cumsum([m.n_params for m in models])[:-1]  # named_parameters() order is layer-major
     with field.context():
-        theta = field.convert(flatten_params(config, params))
+        theta = np.split(field.convert(flatten_params(config, params)), cuts)
         Wf = np.empty(W.shape, dtype=object)
         for idx in np.ndindex(*W.shape):  # weights given as floats are taken at their exact value
             v = W[idx]
             Wf[idx] = field.convert(np.array(v))[()] if isinstance(v, float) else v
         zero = field.convert(np.zeros(()))[()]
-        g_theta, a_theta = np.full(p, zero, dtype=object), np.full(p, zero, dtype=object)
-        g_x, a_x = np.full(x.shape, zero, dtype=object), np.full(x.shape, zero, dtype=object)
-        g_s0, a_s0 = np.full((B, n), zero, dtype=object), np.full((B, n), zero, dtype=object)
+        full = lambda shape: np.full(shape, zero, dtype=object)  # noqa: E731
+        g_theta, a_theta = [full(m.n_params) for m in models], [full(m.n_params) for m in models]
+        g_x, a_x = full(x.shape), full(x.shape)
+        g_s0, a_s0 = full((L, B, n)), full((L, B, n))
         out = np.empty((T, B, P), dtype=object)
         for b in range(B):
-            s = np.concatenate([field.convert(h0[0, b]), field.convert(c0[0, b]) if H else np.empty(0, object)])
-            xs = field.convert(x[:, b])
-            Gs = field.convert(G[:, b])
-            steps = []
+            s = [np.concatenate([field.convert(h0[k, b]), field.convert(c0[k, b]) if H else np.empty(0, object)])
+                 for k in range(L)]
+            xs, Gs = field.convert(x[:, b]), field.convert(G[:, b])
+            steps = []  # steps[t][layer]: that step's Jacobians and their absolute versions
             for t in range(T):
-                s, *jac = model(xs[t], s, theta)
-                steps.append(jac)
-                out[t, b] = s[:P]
+                inp, row = xs[t], []
+                for k in range(L):
+                    s[k], *jac = models[k](inp, s[k], theta[k])
+                    row.append(jac)
+                    inp = s[k][:P]
+                steps.append(row)
+                out[t, b] = inp
             for t in range(T):
-                v = np.concatenate([Gs[t], np.full(H, zero, dtype=object)])
-                va = np.abs(v)  # the same chain over absolute values of every product
+                v, va = [full(n) for _ in range(L)], [full(n) for _ in range(L)]
+                v[-1][:P], va[-1][:P] = Gs[t], np.abs(Gs[t])  # va: the same chain over |every product|
                 for s_ in range(t, -1, -1):
-                    Js, Jt, Jx, Ac, At, Ax = steps[s_]
                     w = Wf[t, s_ + 1]
-                    if w != 0:
-                        g_theta += w * v.dot(Jt)
-                        a_theta += abs(w) * va.dot(At)
-                        g_x[s_, b] += w * v.dot(Jx)
-                        a_x[s_, b] += abs(w) * va.dot(Ax)
-                    v, va = v.dot(Js), va.dot(Ac)
+                    for k in range(L - 1, -1, -1):
+                        Js, Jt, Jx, Ac, At, Ax = steps[s_][k]
+                        if w != 0:
+                            g_theta[k] += w * v[k].dot(Jt)
+                            a_theta[k] += abs(w) * va[k].dot(At)
+                        if k:  # down to the layer below's h at the same step, unweighted
+                            v[k - 1][:P] += v[k].dot(Jx)
+                            va[k - 1][:P] += va[k].dot(Ax)
+                        elif w != 0:
+                            g_x[s_, b] += w * v[k].dot(Jx)
+                            a_x[s_, b] += abs(w) * va[k].dot(Ax)
+                        v[k], va[k] = v[k].dot(Js), va[k].dot(Ac)
                 if Wf[t, 0] != 0:
-                    g_s0[b] += Wf[t, 0] * v
-                    a_s0[b] += abs(Wf[t, 0]) * va
-        grads = _unflatten(config, g_theta)
-        scale = {k: to_float(v) for k, v in _unflatten(config, a_theta).items()}
+                    for k in range(L):
+                        g_s0[k, b] += Wf[t, 0] * v[k]
+                        a_s0[k, b] += abs(Wf[t, 0]) * va[k]
+        grads = _unflatten(config, np.concatenate(g_theta))
+        scale = {k: to_float(v) for k, v in _unflatten(config, np.concatenate(a_theta)).items()}
         grads["input"], scale["input"] = g_x, to_float(a_x)
-        grads["h0"], scale["h0"] = g_s0[None, :, :P], to_float(a_s0[None, :, :P])
+        grads["h0"], scale["h0"] = g_s0[:, :, :P], to_float(a_s0[:, :, :P])
         if H:
-            grads["c0"], scale["c0"] = g_s0[None, :, P:], to_float(a_s0[None, :, P:])
+            grads["c0"], scale["c0"] = g_s0[:, :, P:], to_float(a_s0[:, :, P:])
     return OracleResult(grads=grads, scale=scale, output=out, field=field)
 
 
 @functools.lru_cache(maxsize=16)
 def _unrolled_fn(config, T: int, B: int, field: Field):
-    import sympy as sp
-
+    from .program import Program
     from .unroll import gradient, unroll
 
     u = unroll(config, T, B)
     grads = gradient(u)
     shapes = {k: v.shape for k, v in grads.items()}
     exprs = [e for v in grads.values() for e in v.ravel()] + list(u.outputs().ravel())
-    fn = sp.lambdify(u.arguments(), exprs, modules=field.modules(), cse=True)
+    fn = Program(u.arguments(), exprs, field.backend)
     return fn, shapes, u.outputs().shape
 
 
 def unrolled_gradients(config, params, x, cotangent, h0=None, c0=None, *, dps: int = 60) -> OracleResult:
-    """Full-BPTT gradients from SymPy's derivative of the unrolled loss, in high precision."""
-    from .cells import check_single_layer, state_sizes
-
-    check_single_layer(config)
+    """Full-BPTT gradients from the symbolic derivative of the unrolled loss (reverse mode
+    over its DAG, :func:`.unroll.gradient`), in high precision."""
     x, h0, c0, G = check_data(config, x, h0, c0, cotangent)
     T, B = x.shape[:2]
     field = field_for(config, dps)
     fn, shapes, out_shape = _unrolled_fn(config, T, B, field)
     with field.context():
         values = [flatten_params(config, params), x.ravel(), h0.ravel()]
-        if state_sizes(config)[1]:
+        if c0 is not None:
             values.append(c0.ravel())
         values.append(G.ravel())
         args = field.convert(np.concatenate(values))

@@ -10,8 +10,9 @@ import pytest
 
 from bpttcheck.reference import InvalidArgument, RecurrentConfig
 
-MODULES = ["bench", "bounds", "cells", "checks", "codegen", "derive", "derive_cli", "functions", "identities",
-           "oracle", "precision", "render", "truncation", "truncation_identities", "unroll"]
+MODULES = ["bench", "bounds", "cells", "checks", "codegen", "dag", "derive", "derive_cli", "functions", "identities",
+           "layers", "oracle", "polynomial", "precision", "program", "render", "reverse", "truncation",
+           "truncation_identities", "unroll"]
 
 
 def test_sympy_is_not_imported_by_the_other_layers_or_the_cli_parser():
@@ -49,7 +50,12 @@ def _bad_calls():
     x, G = np.zeros((2, 1, 1)), np.zeros((2, 1, 2))
     return [
         (lambda: unroll.unroll(cfg, 0), "T=0"),
-        (lambda: unroll.unroll(RecurrentConfig("rnn", 1, 2, num_layers=2), 2), "num_layers=1"),
+        (lambda: unroll.unroll(RecurrentConfig("rnn", 1, 2, bidirectional=True), 2), "bidirectional=False"),
+        (lambda: oracle.pair_sum(RecurrentConfig("rnn", 1, 2, num_layers=2), p, x, G), "params"),
+        (lambda: oracle.pair_sum(RecurrentConfig("rnn", 1, 2, num_layers=2), p | {
+            "weight_ih_l1": np.zeros((2, 2)), "weight_hh_l1": np.zeros((2, 2)), "bias_ih_l1": np.zeros(2),
+            "bias_hh_l1": np.zeros(2)}, x, G, h0=np.zeros((1, 1, 2))), "h0"),
+        (lambda: unroll.gradient(unroll.unroll(cfg, 1), engine="autograd"), "engine="),
         (lambda: unroll.unroll("rnn", 2), "expected a RecurrentConfig"),
         (lambda: oracle.pair_sum(cfg, p, x, np.zeros((2, 1, 3))), "cotangent"),
         (lambda: oracle.pair_sum(cfg, {"weight_ih_l0": p["weight_ih_l0"]}, x, G), "params"),
