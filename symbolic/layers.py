@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from bpttcheck.reference._validation import InvalidArgument, describe
+from bpttcheck.reference.validation import InvalidArgument, describe
 from bpttcheck.reference.config import RecurrentConfig
 
 from .cells import param_symbols, state_sizes, step, vector_symbols
