@@ -105,18 +105,19 @@ def test_derive_command_rejects_bad_sizes(capsys):
 
 
 def test_benchmarks_are_declared_with_absolute_goals():
-    from bpttcheck.symbolic.bench import benchmarks
+    from bpttcheck.bench.symbolic import benchmarks
 
     marks = {b.name: (b.goal, b.goal_kind, b.peer_name) for b in benchmarks()}
     assert marks == {
         "symbolic: derive+lambdify rnn/tanh H=1 T=20": (3.0, "seconds", None),
         "symbolic: derive+lambdify lstm H=2 T=3": (10.0, "seconds", None),
+        "symbolic: derive+lambdify lstm L=2 H=2 T=3": (10.0, "seconds", None),
     }
 
 
 @pytest.mark.symbolic
 def test_growth_table_reports_sizes():
-    from bpttcheck.symbolic.bench import format_table, growth_table
+    from bpttcheck.bench.symbolic import format_table, growth_table
 
     rows = growth_table("rnn", hidden=(1,), Ts=(2, 3))
     assert [r["T"] for r in rows] == [2, 3]

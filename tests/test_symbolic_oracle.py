@@ -298,3 +298,25 @@ def test_planted_bug_in_lambdified_check_is_caught():
     grads, name = _planted_transposed(config, p, x, G, h, c)
     with pytest.raises(Mismatch, match="weight_hh_l0 differs"):
         check_lambdified(config, p, x, G, h, c, grads=grads)
+
+
+@pytest.mark.parametrize("factor,fails", [(0.9, False), (1.1, True)])
+def test_stack_allowance_is_sharp(factor, fails):
+    """One gradient entry of a two-layer stack moved by ``factor`` times the allowance (in
+    eps of its Σ|terms|, n counting both layers' states) passes below it and fails above."""
+    from bpttcheck.properties.symbolic_checks import oracle_tolerance_eps
+    from bpttcheck.symbolic.precision import EPS64
+
+    config = RecurrentConfig("lstm", 1, 2, num_layers=2)
+    T = 2
+    p, x, G, h, c = problem(config, T, 1, 6)
+    exact = pair_sum(config, p, x, G, h, c)
+    grads = {k: to_float(v) for k, v in exact.grads.items()}
+    allowed = oracle_tolerance_eps(config, T)
+    assert allowed == (T + 1) * (2 * (2 + 2) + 2)
+    grads["weight_hh_l1"][1, 0] += factor * allowed * EPS64 * exact.scale["weight_hh_l1"][1, 0]
+    if fails:
+        with pytest.raises(Mismatch, match="weight_hh_l1 differs"):
+            check_against_oracle(config, p, x, G, h, c, grads=grads)
+    else:
+        check_against_oracle(config, p, x, G, h, c, grads=grads)
