@@ -24,6 +24,7 @@ from bpttcheck.properties.oracle.api import default_dtypes, target_checks
 from bpttcheck.properties.oracle.kinds import spec_of
 from bpttcheck.properties.oracle.sandbox import run_isolated
 from bpttcheck.properties.oracle.targets import TargetError, load_target
+from bpttcheck.properties.report_text import failure_signature
 from bpttcheck.properties.results import CheckResult, Report, Status, environment, json_safe
 from bpttcheck.properties.runner import run_check
 
@@ -69,6 +70,10 @@ class CheckItem(pytest.Item):
         if isinstance(excinfo.value, CheckFailed):
             (r,) = excinfo.value.report.results
             head = f"{r.status.upper()}: {self.identity['id']} ({r.cases} cases; target {self.spec})"
+            # One report per bug: the same shrunk failure in another group or precision is named, not repeated.
+            first = self.parent.owner.first_with(failure_signature(r), self.nodeid)
+            if first != self.nodeid:
+                return f"{head}\n{r.message.splitlines()[0]}\n  the same failure as {first} (shown there in full)"
             return f"{head}\n{r.message}\n  re-run: pytest '{self.nodeid}'"
         return super().repr_failure(excinfo, style=style)
 
@@ -108,7 +113,9 @@ class TargetCollector(pytest.Collector):
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:  # node ids must be unique; ids should be, but never lose a check
                 name = f"{name}#{seen[name]}"
-            item = CheckItem.from_parent(self, name=name, check=check, spec=self.spec)
+            # The node id given as a string, so that pytest parses it as it parses the ids it stores
+            # (--lf, --ff) and the ones pasted on the command line: "[cpu,float64]" as parameters.
+            item = CheckItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}", check=check, spec=self.spec)
             self.owner.mark(item)
             yield item
 
@@ -132,6 +139,7 @@ class OracleCollection:
 
     def __init__(self, config, values: dict):
         self.config, self.values = config, values
+        self.failures: dict[str, str] = {}  # failure signature -> the first node id that showed it
         self.patterns = {}
         for which in ("skip", "xfail"):
             path = values[which]
@@ -148,6 +156,10 @@ class OracleCollection:
         pattern = _options.id_matches(item.spec, item.identity["id"], self.patterns["xfail"])
         if pattern is not None:
             item.add_marker(pytest.mark.xfail(reason=f"listed in the xfail file ({pattern})", strict=False))
+
+    def first_with(self, signature: str, nodeid: str) -> str:
+        """The node id that first reported this failure in this process (``nodeid`` if none)."""
+        return self.failures.setdefault(signature, nodeid)
 
     def _wanted(self, item) -> bool:
         if not isinstance(item, CheckItem):

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from bpttcheck._version import __version__
 
 from .report_text import failure_text, format_table
+from .torch_adapter import tf32_state
 
 __all__ = [
     "CHECKED",
@@ -186,20 +187,6 @@ def nothing_checked_reason(results) -> str:
 
 
 _PAST = {"skip": "skipped", "unsupported": "unsupported", "inconclusive": "inconclusive"}
-
-
-def tf32_state() -> dict:
-    """The TF32 switches in force (and cuDNN's RNN fp32 precision where it exists); {} without torch."""
-    try:
-        import torch
-    except ImportError:
-        return {}
-    state = {"cudnn.allow_tf32": bool(torch.backends.cudnn.allow_tf32),
-             "cuda.matmul.allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32)}
-    rnn = getattr(torch.backends.cudnn, "rnn", None)
-    if rnn is not None and hasattr(rnn, "fp32_precision"):
-        state["cudnn.rnn.fp32_precision"] = str(rnn.fp32_precision)
-    return state
 
 
 def environment(device: str = "cpu") -> dict:

@@ -177,3 +177,96 @@ def test_bad_target_specs_are_one_line_collection_errors(project):
         "*2 errors*",
     ])
     assert "Traceback" not in result.stdout.str()
+
+
+# --------------------------------------------------------------------------- a good citizen
+
+HYPOTHESIS_PROBE = '''
+    import json
+    from hypothesis import given, settings, strategies as st
+
+    RUNS = []
+
+    @given(st.integers())
+    def test_own_given(x):
+        RUNS.append(x)
+
+    def test_zz_record():
+        s = settings.default
+        with open("seen.json", "w") as fh:
+            json.dump({"examples_run": len(RUNS), "max_examples": s.max_examples, "deadline": str(s.deadline),
+                       "derandomize": s.derandomize, "database": type(s.database).__name__,
+                       "print_blob": s.print_blob, "health": sorted(map(str, s.suppress_health_check))}, fh)
+'''
+
+
+def _seen(project, *args, plugin=True):
+    flags = ("-p", "no:cacheprovider") + (() if plugin else ("-p", "no:bpttcheck"))
+    project.runpytest_subprocess(*flags, *args, "-k", "own_given or zz_record").assert_outcomes(passed=2)
+    return json.loads((project.path / "seen.json").read_text())
+
+
+@pytest.mark.parametrize("mode", ["default", "CI=true", "own ci profile"])
+def test_downstream_hypothesis_settings_are_untouched(project, monkeypatch, mode):
+    """A project's own @given test runs with exactly the settings it has without bpttcheck."""
+    project.makepyfile(test_probe=HYPOTHESIS_PROBE)
+    args = ()
+    if mode == "CI=true":
+        monkeypatch.setenv("CI", "true")
+    if mode == "own ci profile":
+        project.makeconftest("from hypothesis import settings\n"
+                             "settings.register_profile('ci', max_examples=7, derandomize=True, deadline=1234)\n")
+        args = ("--hypothesis-profile=ci",)
+    with_plugin, without = _seen(project, *args), _seen(project, *args, plugin=False)
+    assert with_plugin == without
+    if mode == "own ci profile":
+        assert (with_plugin["max_examples"], with_plugin["examples_run"]) == (7, 7)
+
+
+@pytest.mark.slow  # pytester runs importing torch: 15-40 s
+@pytest.mark.torch
+def test_downstream_hypothesis_settings_are_untouched_when_a_target_is_named(project):
+    pytest.importorskip("torch")
+    project.makepyfile(test_probe=HYPOTHESIS_PROBE)
+    with_target = _seen(project, "--bpttcheck-target=examples.lstm:LSTM", "--bpttcheck-profile=ci")
+    assert with_target == _seen(project, plugin=False)
+
+
+@pytest.mark.slow  # pytester runs importing torch: 15-40 s
+@pytest.mark.torch
+def test_failing_items_rerun_by_node_id_and_with_lf(project):
+    """The node id printed for a failure can be pasted back; --lf re-runs only the failures."""
+    pytest.importorskip("torch")
+    target = ("--bpttcheck-target=examples.buggy_lstm:BuggyLSTM", "--bpttcheck-device=cpu", "--bpttcheck-profile=ci",
+              "--bpttcheck-dtype=float64", "--bpttcheck-select=gradients[")
+    first = project.runpytest_subprocess(*target)
+    first.assert_outcomes(failed=1, passed=1)  # the oracle's check, and the project's own test
+    nodeid = "bpttcheck[examples.buggy_lstm:BuggyLSTM]::module/lstm/gradients[cpu,float64]"
+    assert f"re-run: pytest '{nodeid}'" in first.stdout.str()
+    again = project.runpytest_subprocess(*target, "--lf")
+    again.assert_outcomes(failed=1, deselected=5)
+    again.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure*"])
+    pasted = project.runpytest_subprocess(nodeid, "--bpttcheck-device=cpu", "--bpttcheck-profile=ci")
+    pasted.assert_outcomes(failed=1)  # that check only: no other check, not the project's own tests
+    assert "path cannot contain" not in pasted.stderr.str()
+
+
+@pytest.mark.slow  # pytester runs importing torch: 15-40 s
+@pytest.mark.torch
+def test_the_cli_and_the_plugin_write_the_same_keys(project, monkeypatch):
+    pytest.importorskip("torch")
+    from bpttcheck.cli import main
+
+    args = ("--target=torch.nn:GRU", "--device=cpu", "--profile=ci", "--dtype=float64", "--select=gradients[")
+    project.runpytest_subprocess("-p", "no:cacheprovider", *(a.replace("--", "--bpttcheck-", 1) for a in args),
+                                 "--bpttcheck-report=plugin.json")
+    monkeypatch.chdir(project.path)
+    assert main(["verify", "-q", *args, "--report=cli.json"]) == 0
+    plugin, cli = _report(project, "plugin.json"), _report(project, "cli.json")
+    for doc in (plugin, cli):
+        assert_valid(doc, schema())
+    assert set(plugin) == set(cli) and set(plugin["run"]) == set(cli["run"])
+    assert [set(c) for c in plugin["checks"]] == [set(c) for c in cli["checks"]]
+    assert plugin["checks"][0]["nodeid"] == cli["checks"][0]["nodeid"]
+    for key in ("targets", "device", "profile", "summary", "ok", "exit_status"):
+        assert plugin[key] == cli[key], key

@@ -96,6 +96,8 @@ def verify_target(spec=None, kind=None, *, device="all", profile=None, seed=None
     for t, k in pairs:
         wanted = dtypes or default_dtypes(device)
         found = target_checks(t, k, device=device, dtypes=wanted)
+        if dtypes:  # kinds that always run in their own precision are kept only when it was asked for
+            found = [c for c in found if set(_precisions(c.check_id)) & set(dtypes)]
         checks += found
         origin += [(t, k)] * len(found)
         if not found:
@@ -133,6 +135,12 @@ def verify_target(spec=None, kind=None, *, device="all", profile=None, seed=None
     if opts["report"]:
         out.write_json(opts["report"], run={"seconds": round(time.time() - started, 3)})
     return out
+
+
+def _precisions(check_id: str) -> list[str]:
+    """The precisions in a check id's brackets: ``…[cpu,float32+float64]`` -> float32, float64."""
+    inside = check_id.rpartition("[")[2].rstrip("]")
+    return inside.partition(",")[2].split("+")
 
 
 def _run_in_process(checks, xfails, results, todo, profile, seed, progress):

@@ -63,10 +63,12 @@ def is_torch_module_class(obj) -> bool:
 
 
 def cell_of(obj) -> str | None:
-    """rnn, lstm or gru from a ``mode`` attribute (torch's "LSTM", "RNN_TANH", …) or the class name.
+    """rnn, lstm or gru from a ``mode`` attribute (torch's "LSTM", "RNN_TANH", …), the class name,
+    or the name of a class it derives from (a subclass of ``torch.nn.GRU`` is a GRU).
 
     Cells are tried in reverse registry order, so the generic "rnn" (as in "MyGRURNN") comes last."""
-    for text in (getattr(obj, "mode", None), getattr(obj, "__name__", None), type(obj).__name__):
+    bases = [c.__name__ for c in getattr(obj, "__mro__", ())[1:] if c.__module__.startswith("torch.nn")]
+    for text in (getattr(obj, "mode", None), getattr(obj, "__name__", None), type(obj).__name__, *bases):
         if isinstance(text, str):
             t = text.lower()
             for cell in reversed(TORCH_CELLS):
