@@ -22,10 +22,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .activations import activate
-from .cells import cell_spec
+from .cells import cell_spec, cell_state_note
 from .config import RecurrentConfig
-from .network import ForwardResult, backward, forward
-from .validation import InvalidArgument, check_array, check_int, describe
+from .network import ForwardResult, backward, check_params, forward
+from .validation import InvalidArgument, check_array, check_bool, check_int, describe
 
 __all__ = [
     "EncoderDecoderResult",
@@ -73,6 +73,29 @@ def layer_params(config: RecurrentConfig, params: dict, layer: int, direction: i
     return out
 
 
+def _check_states(config, x, h0, c0):
+    """x (T, B, D) and the stack's h0 (L·dirs, B, P) / c0 (L·dirs, B, H), validated whole."""
+    x = check_array("x", x, (None, None, config.input_size), dims=("T", "B", "input_size"))
+    LD, B = config.num_layers * config.num_directions, x.shape[1]
+    if h0 is not None:
+        h0 = check_array("h0", h0, (LD, B, config.output_size), dims=("layers*directions", "B", "P"))
+    if c0 is not None:
+        if not cell_spec(config.cell).has_cell_state:
+            raise InvalidArgument(f"c0={describe(c0)}: expected None, {cell_state_note()}")
+        c0 = check_array("c0", c0, (LD, B, config.hidden_size), dims=("layers*directions", "B", "hidden_size"))
+    return x, h0, c0
+
+
+def _check_cotangents(result, d_h_n, d_c_n):
+    if d_h_n is not None:
+        d_h_n = check_array("d_h_n", d_h_n, result.h_n.shape, dims=("layers*directions", "B", "P"))
+    if d_c_n is not None:
+        if result.c_n is None:
+            raise InvalidArgument(f"d_c_n={describe(d_c_n)}: expected None, {cell_state_note()}")
+        d_c_n = check_array("d_c_n", d_c_n, result.c_n.shape, dims=("layers*directions", "B", "hidden_size"))
+    return d_h_n, d_c_n
+
+
 def _rename(grads: dict, layer: int) -> dict:
     return {k.replace("_l0", f"_l{layer}"): v for k, v in grads.items() if "_l0" in k}
 
@@ -96,6 +119,8 @@ def residual_forward(config: RecurrentConfig, params: dict, x, h0=None, c0=None,
     """A stack whose layers in ``residual_layers`` (default: every layer from 1 up) add their
     input to their output. A skip needs equal input and output sizes (dirs·P)."""
     _check_config(config)
+    params = check_params(config, params)
+    x, h0, c0 = _check_states(config, x, h0, c0)
     L, D = config.num_layers, config.num_directions
     chosen = range(1, L) if residual_layers is None else residual_layers
     if isinstance(chosen, (int, np.integer)) or not hasattr(chosen, "__iter__"):
@@ -132,6 +157,8 @@ def residual_backward(params: dict, result: ResidualResult, d_output=None, d_h_n
     if not isinstance(result, ResidualResult):
         raise InvalidArgument(f"result={describe(result)}: expected a ResidualResult")
     config = result.config
+    params = check_params(config, params)  # each layer's backward checks they are the forward's
+    d_h_n, d_c_n = _check_cotangents(result, d_h_n, d_c_n)
     L, D = config.num_layers, config.num_directions
     if d_output is None and d_h_n is None and d_c_n is None:
         raise InvalidArgument("d_output, d_h_n and d_c_n are all None: expected at least one cotangent")
@@ -216,6 +243,7 @@ class GenerationResult:
     config: RecurrentConfig
     teacher_forced: bool
     steps: tuple = field(repr=False)
+    readout: dict | None = field(repr=False, default=None)  # the readout the forward used
 
 
 def _check_generator(config, readout, x0):
@@ -247,7 +275,8 @@ def teacher_forced(config: RecurrentConfig, params: dict, readout: dict, x0, tar
     targets = check_array("targets", targets, (None, x0.shape[0], config.input_size), dims=("T", "B", "K"))
     inputs = np.concatenate([x0[None], targets[:-1]], axis=0)
     r = forward(config, params, inputs, h0, c0)
-    return GenerationResult(_readout(r.output, W, b), inputs, r.output, r.h_n, r.c_n, config, True, (r,))
+    return GenerationResult(_readout(r.output, W, b), inputs, r.output, r.h_n, r.c_n, config, True, (r,),
+                            {"weight_hy": W, "bias_y": b})
 
 
 def free_running(config: RecurrentConfig, params: dict, readout: dict, x0, T: int, h0=None, c0=None) -> GenerationResult:
@@ -264,7 +293,8 @@ def free_running(config: RecurrentConfig, params: dict, readout: dict, x0, T: in
         ys.append(y)
         hs.append(r.output[0])
         x, h, c = y, r.h_n, r.c_n
-    return GenerationResult(np.stack(ys), np.stack(xs), np.stack(hs), h, c, config, False, tuple(steps))
+    return GenerationResult(np.stack(ys), np.stack(xs), np.stack(hs), h, c, config, False, tuple(steps),
+                            {"weight_hy": W, "bias_y": b})
 
 
 def generation_backward(params: dict, readout: dict, result: GenerationResult, d_outputs, *, feedback: bool = True) -> dict:
@@ -278,6 +308,9 @@ def generation_backward(params: dict, readout: dict, result: GenerationResult, d
     if not isinstance(result, GenerationResult):
         raise InvalidArgument(f"result={describe(result)}: expected a GenerationResult")
     W, b, _ = _check_generator(result.config, readout, result.inputs[0])
+    params = check_params(result.config, params)  # each step's backward checks they are the forward's
+    _check_same_readout(result, W, b)
+    feedback = check_bool("feedback", feedback)
     dy_all = check_array("d_outputs", d_outputs, result.outputs.shape, dims=("T", "B", "K"))
     grads = {"weight_hy": np.zeros_like(W, dtype=dy_all.dtype)}
     if b is not None:
@@ -300,6 +333,18 @@ def generation_backward(params: dict, readout: dict, result: GenerationResult, d
     if dc is not None:
         grads["c0"] = dc
     return _ordered(params, grads)
+
+
+def _check_same_readout(result, W, b):
+    used = result.readout
+    if used is None:
+        return
+    for key, given, value in (("weight_hy", W, used["weight_hy"]), ("bias_y", b, used["bias_y"])):
+        if (given is None) != (value is None) or (given is not None and not np.array_equal(given, value)):
+            raise InvalidArgument(
+                f"readout[{key!r}]={describe(given)} differs from the readout the generation ran with: "
+                "expected the same readout (the fed-back outputs were computed with it)"
+            )
 
 
 def _add_readout_grads(grads, dy, h, b):
@@ -337,7 +382,8 @@ def pseudo_matrix_forward(config: RecurrentConfig, params: dict, x, h0=None) -> 
             f"config=RecurrentConfig({config.describe()}): expected a unidirectional Elman RNN "
             "(cell='rnn', bidirectional=False); seed 004's pseudo-matrix form is written for it"
         )
-    x = check_array("x", x, (None, None, config.input_size), dims=("T", "B", "input_size"))
+    params = check_params(config, params)
+    x, h0, _ = _check_states(config, x, h0, None)
     T, B = x.shape[:2]
     H = config.hidden_size
     inp = x

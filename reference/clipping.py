@@ -30,7 +30,7 @@ import re
 
 import numpy as np
 
-from .validation import InvalidArgument, check_choice, describe, fail
+from .validation import InvalidArgument, check_bool, check_choice, describe, fail
 
 __all__ = [
     "EPS",
@@ -140,9 +140,12 @@ def tensor_norm(g: np.ndarray, norm_type: float = 2.0) -> np.floating:
     sum beyond the dtype's largest value is inf, as PyTorch's accumulation gives. p = 0
     counts nonzeros and ±inf take max/min |g|, as ``torch.linalg.vector_norm`` does.
     """
+    if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
+        fail("g", g, "a real floating-point NumPy array (norms of integer, complex or list gradients are "
+             "not defined here)")
+    p = check_norm_type(norm_type, exact_torch=True)
     dtype = g.dtype
     a = np.abs(g)
-    p = float(norm_type)
     if a.size == 0:
         if p < 0 or p == np.inf:  # max/min of nothing, negative powers: no identity
             raise InvalidArgument(f"norm_type={p:g}: the inf, -inf or negative-p norm of an empty "
@@ -234,6 +237,7 @@ def clip_by_global_norm(grads, max_norm: float, norm_type: float = 2.0, *,
     """
     max_norm = check_max_norm("max_norm", max_norm)
     p = check_norm_type(norm_type)
+    error_if_nonfinite = check_bool("error_if_nonfinite", error_if_nonfinite)
     _, values, rebuild = grad_items(grads)
     total = total_of_norms([tensor_norm(v, p) for v in values if v is not None], p)
     if error_if_nonfinite and not np.isfinite(total):

@@ -9,7 +9,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .cells import CELLS, cell_spec, cells_that
-from .validation import InvalidArgument, check_bool, check_choice, check_int, check_positive_float, fail
+from .validation import InvalidArgument, check_bool, check_choice, check_dtype, check_int, check_positive_float, fail
 
 __all__ = ["CELLS", "RecurrentConfig", "init_params"]
 
@@ -128,8 +128,7 @@ def init_params(
     """Parameters drawn uniformly from ±scale (torch's default scale is 1/√hidden_size)."""
     if not isinstance(config, RecurrentConfig):
         fail("config", config, "a RecurrentConfig")
-    if np.dtype(dtype).kind not in "fc":
-        fail("dtype", dtype, "a floating-point or complex dtype such as numpy.float64")
+    dtype = check_dtype("dtype", dtype)
     if scale is not None:
         check_positive_float("scale", scale, allow_zero=True)
     if not isinstance(rng, np.random.Generator):

@@ -139,6 +139,11 @@ class NetworkLoss:
             loss_and_grad(loss, self._time_major(base.output), target, readout=readout, lengths=base.lengths)
         elif d_output is None and d_h_n is None and d_c_n is None:
             raise InvalidArgument("d_output, d_h_n, d_c_n and loss are all None: expected a loss or at least one cotangent")
+        else:
+            for name, value in (("target", target), ("readout", readout)):
+                if value is not None:
+                    raise InvalidArgument(f"{name}={describe(value)}: expected None without a loss (only a LossSpec "
+                                          "loss uses a target and a readout)")
         self.loss, self.target, self.readout = loss, target, readout
         self.d_output = None if d_output is None else check_array("d_output", d_output, base.output.shape)
         self.d_h_n = None if d_h_n is None else check_array("d_h_n", d_h_n, base.h_n.shape)
@@ -150,7 +155,7 @@ class NetworkLoss:
         names = tuple(self.config.param_shapes()) + STATE_NAMES[: 3 if cell_spec(self.config.cell).has_cell_state else 2]
         if wrt is None:
             return names
-        if isinstance(wrt, str) or not all(isinstance(n, str) for n in wrt):
+        if isinstance(wrt, str) or not hasattr(wrt, "__iter__") or not all(isinstance(n, str) for n in wrt):
             raise InvalidArgument(f"wrt={describe(wrt)}: expected a sequence of names among {list(names)}")
         wrt = tuple(wrt)
         unknown = [n for n in wrt if n not in names]

@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from .validation import InvalidArgument, check_array, check_choice, check_int, describe
+from .validation import InvalidArgument, check_array, check_bool, check_choice, check_int, describe
 from .precision import unit_roundoff
 
 __all__ = [
@@ -109,13 +109,23 @@ def _check_theta(theta) -> np.ndarray:
     return theta
 
 
+def _as_array(value):
+    """np.asarray, or None for what cannot be one (a ragged list, an arbitrary object)."""
+    if isinstance(value, (bool, np.bool_, str, bytes, dict)):
+        return None
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _check_step(step, n: int, dtype, method: str, theta) -> np.ndarray:
     if step is None:  # a sweep's default (directions compute theirs before)
         if method == "complex":
             return np.full(n, _COMPLEX_STEP[np.dtype(dtype)], dtype=dtype)
         return default_step(theta, method)
-    arr = np.asarray(step)
-    if arr.dtype.kind not in "fiu" or arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
+    arr = _as_array(step)
+    if arr is None or arr.dtype.kind not in "fiu" or arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
         raise InvalidArgument(f"step={describe(step)}: expected a positive number or {n} positive numbers")
     if not (np.all(np.isfinite(arr)) and np.all(arr > 0)):
         raise InvalidArgument(f"step={describe(step)}: expected finite steps > 0 (found {arr.min()!r})")
@@ -131,8 +141,18 @@ def _check_chunk(chunk):
     return None if chunk is None else check_int("chunk", chunk, minimum=1)
 
 
-def _evaluate(f, rows_of: Callable, n_rows: int, chunk: int | None, complex_out: bool) -> np.ndarray:
-    """f over ``n_rows`` rows built chunk by chunk by ``rows_of(start, stop) -> (k, P)``."""
+def _check_f_scale(f_scale):
+    if f_scale is None:
+        return None
+    if isinstance(f_scale, (bool, np.bool_)) or not isinstance(f_scale, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(f_scale) or f_scale < 0:
+        raise InvalidArgument(f"f_scale={describe(f_scale)}: expected a finite number >= 0")
+    return float(f_scale)
+
+
+def _evaluate(f, rows_of: Callable, where: Callable, n_rows: int, chunk: int | None, complex_out: bool) -> np.ndarray:
+    """f over ``n_rows`` rows built chunk by chunk by ``rows_of(start, stop) -> (k, P)``;
+    ``where(r)`` describes row r for the error a non-finite value of f raises."""
     chunk = n_rows if chunk is None else chunk
     out = None
     for start in range(0, n_rows, chunk):
@@ -149,6 +169,16 @@ def _evaluate(f, rows_of: Callable, n_rows: int, chunk: int | None, complex_out:
                 f"f returned {describe(values)} for complex input: expected a complex array; f "
                 "discarded the imaginary part (abs, .real, float(...) or a real-only library call on "
                 "the value path), so the complex step cannot be used — use method='central'"
+            )
+        finite = np.isfinite(values)
+        if not finite.all():
+            r = start + int(np.argmin(finite))
+            v = values[r - start]
+            v = complex(v) if np.iscomplexobj(v) else float(v)
+            raise InvalidArgument(
+                f"f returned {v!r} at {where(r)}: expected finite values of f near theta "
+                "(a difference of non-finite values means nothing; check that f is defined there, "
+                "or pass a smaller step)"
             )
         if out is None:
             out = np.empty(n_rows, dtype=values.dtype)
@@ -171,7 +201,12 @@ def _sweep_rows(theta, elements, step, offsets, imaginary: bool):
         rows[np.arange(stop - start), elements[i]] += 1j * delta if imaginary else delta
         return rows
 
-    return rows_of
+    def where(r):
+        i, j = r // m, r % m
+        delta = offsets[j] * step[i]
+        return f"theta with element {int(elements[i])} moved by {'i·' if imaginary else ''}{delta:+.3g} (row {r} of the batch)"
+
+    return rows_of, where
 
 
 def _direction_rows(theta, directions, step, offsets, imaginary: bool):
@@ -185,7 +220,11 @@ def _direction_rows(theta, directions, step, offsets, imaginary: bool):
         delta = (offsets[j] * step[i])[:, None] * directions[i]
         return theta[None, :].astype(dtype) + (1j * delta if imaginary else delta)
 
-    return rows_of
+    def where(r):
+        i, j = r // m, r % m
+        return f"theta moved {'i·' if imaginary else ''}{offsets[j] * step[i]:+.3g} along directions[{i}] (row {r} of the batch)"
+
+    return rows_of, where
 
 
 def _combine(method, values, step, dtype, f_scale):
@@ -215,8 +254,8 @@ def _combine(method, values, step, dtype, f_scale):
 def _check_elements(elements, P: int) -> np.ndarray:
     if elements is None:
         return np.arange(P)
-    arr = np.asarray(elements)
-    if arr.ndim != 1 or arr.dtype.kind not in "iu" or arr.size == 0 or arr.min() < 0 or arr.max() >= P:
+    arr = _as_array(elements)
+    if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iu" or arr.size == 0 or arr.min() < 0 or arr.max() >= P:
         raise InvalidArgument(f"elements={describe(elements)}: expected a non-empty 1-D array of indices in [0, {P})")
     return arr.astype(np.intp)
 
@@ -228,13 +267,13 @@ def _sweep(method, f, theta, step, chunk, f_scale, elements=None) -> FiniteDiffe
     elements = _check_elements(elements, P)
     step = _check_step(step, P, theta.dtype, method.split("-")[0], theta)[elements]
     chunk = _check_chunk(chunk)
-    if f_scale is not None and not (isinstance(f_scale, (int, float, np.floating)) and np.isfinite(f_scale) and f_scale >= 0):
-        raise InvalidArgument(f"f_scale={describe(f_scale)}: expected a finite number >= 0")
+    f_scale = _check_f_scale(f_scale)
     offsets = _STENCILS[method]
     imaginary = method == "complex"
     n = elements.shape[0]
     n_rows = n * len(offsets)
-    flat = _evaluate(f, _sweep_rows(theta, elements, step, offsets, imaginary), n_rows, chunk, imaginary)
+    flat = _evaluate(f, *_sweep_rows(theta, elements, step, offsets, imaginary), n_rows=n_rows, chunk=chunk,
+                     complex_out=imaginary)
     value, error = _combine(method, flat.reshape(n, len(offsets)), step, theta.dtype, f_scale)
     return FiniteDifference(value, error, step, method, n_rows)
 
@@ -264,7 +303,7 @@ def central_difference(
     >>> np.allclose(fd.value, [3.0, 12.0], rtol=1e-9), bool(np.all(fd.error < 1e-8))
     (True, True)
     """
-    method = "central" if truncation_estimate else "central-screen"
+    method = "central" if check_bool("truncation_estimate", truncation_estimate) else "central-screen"
     return _sweep(method, f, theta, step, chunk, f_scale, elements)
 
 
@@ -325,9 +364,11 @@ def directional_derivative(
         step = _power_of_two(default_step(np.array([np.max(np.abs(theta))], theta.dtype), method)[0] / vmax)
     step = _check_step(step, n, theta.dtype, method, theta)
     chunk = _check_chunk(chunk)
+    f_scale = _check_f_scale(f_scale)
     offsets = _STENCILS[method]
     imaginary = method == "complex"
     n_rows = n * len(offsets)
-    flat = _evaluate(f, _direction_rows(theta, V, step, offsets, imaginary), n_rows, chunk, imaginary)
+    flat = _evaluate(f, *_direction_rows(theta, V, step, offsets, imaginary), n_rows=n_rows, chunk=chunk,
+                     complex_out=imaginary)
     value, error = _combine(method, flat.reshape(n, len(offsets)), step, theta.dtype, f_scale)
     return FiniteDifference(value, error, step, method, n_rows)

@@ -32,7 +32,7 @@ from .activations import GAMMA
 from .cells import cell_spec, cell_state_note
 from .config import RecurrentConfig
 from .network import forward
-from .validation import InvalidArgument, check_int, describe
+from .validation import InvalidArgument, check_array, check_instance, check_int, describe, fail
 
 __all__ = [
     "StepJacobians",
@@ -124,11 +124,16 @@ def _extend(W_hh: np.ndarray, N: int) -> np.ndarray:
     return out
 
 
+def _check_step(step) -> StepJacobians:
+    return check_instance("step", step, StepJacobians, "the StepJacobians of step_jacobians()")
+
+
 def chain_jacobians(step: StepJacobians, end: int | None = None) -> np.ndarray:
     """∂S[end]/∂S[end-k] for k = 0 … end+1, shape (end+2, B, N, N); k = end+1 is the initial state.
 
     Accumulated from the end backwards: ∂S[e]/∂S[e-k] = ∂S[e]/∂S[e-k+1] · J[e-k+1].
     """
+    _check_step(step)
     T = step.jacobian.shape[0]
     end = T - 1 if end is None else check_int("end", end, minimum=0, maximum=T - 1)
     J = step.jacobian
@@ -141,7 +146,10 @@ def chain_jacobians(step: StepJacobians, end: int | None = None) -> np.ndarray:
 
 def singular_values(m: np.ndarray) -> np.ndarray:
     """Singular values of a stack of matrices (…, n, n) → (…, n), largest first."""
-    return np.linalg.svd(np.asarray(m), compute_uv=False)
+    m = check_array("m", m, None)
+    if m.ndim < 2:
+        fail("m", m, "a stack of matrices (…, n, m) with at least 2 dimensions")
+    return np.linalg.svd(m, compute_uv=False)
 
 
 def spectral_norm(m: np.ndarray) -> np.ndarray:
@@ -151,9 +159,12 @@ def spectral_norm(m: np.ndarray) -> np.ndarray:
 
 def recurrent_sigma_max(params: dict, name: str = "weight_hh_l0") -> float:
     """σ_max of a recurrent weight matrix (the whole stacked (G, P) matrix for gated cells)."""
-    if not isinstance(params, dict) or name not in params:
-        raise InvalidArgument(f"name={name!r} (type=str): expected a key of params ({sorted(params) if isinstance(params, dict) else describe(params)})")
-    return float(spectral_norm(np.asarray(params[name]).real))
+    if not isinstance(params, dict):
+        fail("params", params, "a dict of parameter name -> array")
+    if not isinstance(name, str) or name not in params:
+        fail("name", name, f"a key of params ({sorted(map(str, params))})")
+    W = check_array(f"params[{name!r}]", params[name], (None, None), dims=("G", "P"))
+    return float(spectral_norm(W.real))
 
 
 def elman_bound(config: RecurrentConfig, params: dict, lags) -> np.ndarray:
@@ -168,7 +179,10 @@ def elman_bound(config: RecurrentConfig, params: dict, lags) -> np.ndarray:
             f"cell={config.cell!r} (type=str): expected 'rnn'; the σ_max bound holds for the "
             "Elman RNN only, use step_norm_bound for gated cells"
         )
-    lags = np.asarray(lags)
+    try:
+        lags = np.asarray(lags)
+    except (TypeError, ValueError):  # ragged
+        fail("lags", lags, "integers >= 0")
     if lags.dtype.kind not in "iu" or (lags.size and lags.min() < 0):
         raise InvalidArgument(f"lags={describe(lags)}: expected integers >= 0")
     rho = GAMMA[config.nonlinearity] * recurrent_sigma_max(params)
@@ -180,6 +194,7 @@ def step_norm_bound(step: StepJacobians, end: int | None = None) -> np.ndarray:
 
     Submultiplicativity ‖AB‖ ≤ ‖A‖‖B‖ makes it a bound along the trajectory it was built on.
     """
+    _check_step(step)
     T = step.jacobian.shape[0]
     end = T - 1 if end is None else check_int("end", end, minimum=0, maximum=T - 1)
     norms = spectral_norm(step.jacobian[: end + 1][::-1])  # J[end], J[end-1], …, J[0]

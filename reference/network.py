@@ -17,7 +17,7 @@ from .cells import cell_spec, cell_state_note
 from .config import RecurrentConfig
 from .validation import InvalidArgument, check_array, check_bool, check_int, check_lengths, describe, real_dtype
 
-__all__ = ["ForwardResult", "forward", "backward", "Crossing", "compose_crossings"]
+__all__ = ["ForwardResult", "forward", "backward", "Crossing", "check_params", "compose_crossings"]
 
 #: ``crossing(t, dh, dc) -> (dh, dc)``: applied to the adjoint carried from step t back to
 #: step t-1 (t = 0: back to the initial state), in every layer and direction.
@@ -104,26 +104,35 @@ def _layer_weights(config, params, layer, direction):
     }
 
 
-def _check_params(config: RecurrentConfig, params) -> tuple[int, ...]:
-    """Validate ``params``; returns the leading stack shape S they share (usually ``()``)."""
+def check_params(config: RecurrentConfig, params, name: str = "params") -> dict:
+    """``params`` validated against ``config``: a dict holding exactly the config's parameter
+    names, each a finite floating array of its shape (lists are converted). Returns the arrays.
+
+    Every parameter may carry the same leading stack shape S (several parameter sets, as the
+    vectorised finite differences pass); see :func:`forward`.
+    """
+    return _checked_params(config, params, name)[0]
+
+
+def _checked_params(config, params, name="params"):
     if not isinstance(params, dict):
-        raise InvalidArgument(f"params={describe(params)}: expected a dict of parameter name -> array")
+        raise InvalidArgument(f"{name}={describe(params)}: expected a dict of parameter name -> array")
     shapes = config._param_shapes
     if len(params) != len(shapes) or any(n not in params for n in shapes):
         missing = [n for n in shapes if n not in params]
         extra = [n for n in params if n not in shapes]
         raise InvalidArgument(
-            f"params has keys {sorted(params)}: expected exactly {list(shapes)} for "
+            f"{name} has keys {sorted(map(str, params))}: expected exactly {list(shapes)} for "
             f"{config.describe()} (missing {missing}, unexpected {extra})"
         )
-    stack = None
-    for name, shape in shapes.items():
-        value = params[name]
+    stack, out = None, {}
+    for key, shape in shapes.items():
+        value = params[key]
         lead = getattr(value, "shape", ())[: max(0, getattr(value, "ndim", 0) - len(shape))]
         if stack is None:
             stack = lead
-        check_array(name, value, stack + shape)
-    return stack
+        out[key] = check_array(key if name == "params" else f"{name}[{key!r}]", value, stack + shape)
+    return out, stack
 
 
 def _gather_time(a, order, stack_ndim: int):
@@ -161,7 +170,8 @@ def forward(
         raise InvalidArgument(f"config={describe(config)}: expected a RecurrentConfig")
     batch_first = check_bool("batch_first", batch_first)
     spec = cell_spec(config.cell)
-    S = _check_params(config, params)
+    keep_cache = check_bool("keep_cache", keep_cache)
+    params, S = _checked_params(config, params)
     ns = len(S)
     if isinstance(x, np.ndarray) and x.ndim == 3 + ns and ns:
         x = check_array("x", x, S + (None, None, config.input_size))
@@ -240,6 +250,33 @@ def _check_state(name, value, S, shape, dims):
     return check_array(name, value, shape, dims=dims)
 
 
+_WEIGHT_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+
+
+def _check_forward_params(params, result) -> None:
+    """``params`` must be the parameters the forward ran with: the backward differentiates that
+    computation (its caches), so any other values would give silently wrong gradients."""
+    config = result.config
+    used = {}
+    for layer in range(config.num_layers):
+        for d in range(config.num_directions):
+            sfx = f"_l{layer}{config.suffix(d)}"
+            w = result.layer_cache(layer, d).w
+            used.update({k + sfx: w[k] for k in _WEIGHT_KEYS if w.get(k) is not None})
+    if isinstance(params, dict) and len(params) == len(used) and all(params.get(k) is v for k, v in used.items()):
+        return  # the very arrays the forward validated and used: nothing to compare
+    params = check_params(config, params)
+    for key, value in used.items():
+        given = params[key]
+        if given is not value and not np.array_equal(given, value):
+            diff = float(np.max(np.abs(given - value)))
+            raise InvalidArgument(
+                f"params[{key!r}]={describe(given)} differs from the values forward() ran with (max |Δ| = "
+                f"{diff:.3g}): expected the params passed to forward; the backward differentiates the "
+                "forward's own computation, so run forward again with these params"
+            )
+
+
 def backward(
     params: dict,
     result: ForwardResult,
@@ -276,6 +313,10 @@ def backward(
             f"result has stacked parameters (stack shape {result.stack_shape}): expected the "
             "result of a forward with unstacked parameters; backward takes one parameter set"
         )
+    _check_forward_params(params, result)
+    magnitudes = check_bool("magnitudes", magnitudes)
+    if crossing is not None and not callable(crossing):
+        raise InvalidArgument(f"crossing={describe(crossing)}: expected None or a rule (t, dh, dc) -> (dh, dc)")
     out = result.output
     T, B = (out.shape[1], out.shape[0]) if result.batch_first else out.shape[:2]
     LD, P = config.num_layers * config.num_directions, config.output_size

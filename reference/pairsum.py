@@ -23,7 +23,7 @@ import numpy as np
 
 from .cells import cell_spec
 from .network import backward, forward
-from .schemes import window_starts
+from .schemes import Window, window_starts
 from .truncation import check_problem
 
 __all__ = ["PairContributions", "pair_contributions", "pair_sum", "surrogate_gradient"]
@@ -66,7 +66,9 @@ def pair_sum(config, params, x, d_output, scheme_or_f, h0=None, c0=None) -> dict
     """
     x, d_output = check_problem(config, params, x, d_output, h0, c0)
     T = x.shape[0]
-    f = window_starts(scheme_or_f, T) if not isinstance(scheme_or_f, np.ndarray) else scheme_or_f
+    if isinstance(scheme_or_f, np.ndarray):  # window starts given directly: validated as a Window
+        scheme_or_f = Window(scheme_or_f.tolist() if scheme_or_f.ndim == 1 else scheme_or_f, "f (array)")
+    f = window_starts(scheme_or_f, T)
     total = None
     for t in range(T):
         if not np.any(d_output[t]):

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .validation import InvalidArgument, check_array, check_int, check_positive_float, describe
 from .config import RecurrentConfig
 from .jacobians import StepJacobians, step_jacobians
 from .losses import LossSpec, loss_and_grad
-from .network import backward, forward
+from .network import backward, check_params, forward
+from .validation import InvalidArgument, check_array, check_instance, check_int, check_positive_float, describe, fail
 
 __all__ = [
     "GradientProfile",
@@ -122,9 +122,10 @@ def gradient_statistics(grads: dict, percentiles=PERCENTILES) -> dict[str, Gradi
     """Per-array statistics of a gradient dict (e.g. :func:`bpttcheck.reference.backward`'s)."""
     if not isinstance(grads, dict):
         raise InvalidArgument(f"grads={describe(grads)}: expected a dict of name -> gradient array")
+    percentiles = _check_percentiles(percentiles)
     out = {}
     for name, g in grads.items():
-        g = check_array(f"grads[{name!r}]", g, (None,) * np.ndim(g), finite=False).real.ravel()
+        g = check_array(f"grads[{name!r}]", g, None, finite=False).real.ravel()
         if g.size == 0:
             continue
         qs = np.percentile(g, percentiles)
@@ -139,6 +140,19 @@ def gradient_statistics(grads: dict, percentiles=PERCENTILES) -> dict[str, Gradi
             percentiles={q: float(v) for q, v in zip(percentiles, qs)},
         )
     return out
+
+
+def _check_percentiles(percentiles) -> tuple:
+    try:
+        one_dim = not isinstance(percentiles, (str, bytes, dict)) and np.ndim(percentiles) == 1
+    except (TypeError, ValueError):  # a ragged nested list
+        one_dim = False
+    if not one_dim:
+        fail("percentiles", percentiles, "a sequence of percentiles in [0, 100], e.g. (5, 50, 95)")
+    for q in percentiles:
+        if isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, float, np.integer, np.floating)) or not 0 <= q <= 100:
+            fail("percentiles", percentiles, f"percentiles in [0, 100] (found {q!r})")
+    return tuple(percentiles)
 
 
 @dataclass(frozen=True)
@@ -166,10 +180,15 @@ def train_sgd(
     c0=None,
 ) -> TrainingHistory:
     """Plain SGD with the reference's forward and hand-written BPTT; records every gradient."""
+    check_instance("config", config, RecurrentConfig, "a RecurrentConfig")
+    check_instance("loss", loss, LossSpec, "a LossSpec")
     lr = check_positive_float("lr", lr)
     steps = check_int("steps", steps, minimum=1)
-    params = {k: np.array(v, copy=True) for k, v in params.items()}
-    readout = None if readout is None else {k: np.array(v, copy=True) for k, v in readout.items()}
+    params = {k: np.array(v, copy=True) for k, v in check_params(config, params).items()}
+    if readout is not None and not isinstance(readout, dict):
+        fail("readout", readout, "None or a dict with 'weight_hy' (K, P) and optionally 'bias_y' (K,)")
+    readout = None if readout is None else {k: np.array(check_array(f"readout[{k!r}]", v, None), copy=True)
+                                            for k, v in readout.items()}
     losses, history = [], []
     for _ in range(steps):
         result = forward(config, params, x, h0, c0)
@@ -193,6 +212,7 @@ def history_statistics(history: TrainingHistory, percentiles=PERCENTILES) -> dic
     (≫ 1 flags an exploding step, a norm collapsing to 0 a vanishing one)."""
     if not isinstance(history, TrainingHistory):
         raise InvalidArgument(f"history={describe(history)}: expected a TrainingHistory (from train_sgd)")
+    percentiles = _check_percentiles(percentiles)
     per_step = [gradient_statistics(g, percentiles) for g in history.grads]
     out = {}
     for name in per_step[0]:

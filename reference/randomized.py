@@ -22,8 +22,8 @@ import numpy as np
 
 from .pairsum import PairContributions, pair_contributions
 from .schemes import Randomized, is_randomized
-from .truncation import TruncationResult, truncated_backward
-from .validation import InvalidArgument, check_int, fail
+from .truncation import TruncationResult, check_problem, truncated_backward
+from .validation import InvalidArgument, check_instance, check_int, fail
 
 __all__ = [
     "ExactMoments",
@@ -114,7 +114,8 @@ class ExactMoments:
 
 def exact_moments(config, params, x, d_output, scheme, h0=None, c0=None, *, pairs=None) -> ExactMoments:
     """Enumerate all 2^T patterns (T ≤ 12), vectorised over patterns."""
-    T = np.shape(x)[0] if np.ndim(x) == 3 else 0
+    x, d_output = check_problem(config, params, x, d_output, h0, c0)
+    T = x.shape[0]
     if T > MAX_ENUMERATION_T:
         raise InvalidArgument(
             f"x has T={T} steps: expected T <= {MAX_ENUMERATION_T} for exact enumeration of 2^T "
@@ -122,6 +123,7 @@ def exact_moments(config, params, x, d_output, scheme, h0=None, c0=None, *, pair
         )
     if pairs is None:
         pairs = pair_contributions(config, params, x, d_output, h0, c0)
+    check_instance("pairs", pairs, PairContributions, "None or the PairContributions of pair_contributions()")
     xi, prob = enumerate_patterns(scheme, pairs.T)
     G = pairs.weighted_sum(pattern_weights(xi))  # (2^T, n)
     mean = prob @ G
@@ -139,9 +141,10 @@ def independent_moments(pairs: PairContributions, pis) -> tuple[np.ndarray, np.n
     difference of A², so E[ĝ_i²] = Σ_{m,n} r(m, n)·Δ²A_i²(m, n) in O(T²·n).
     The bound: |ĝ_i| ≤ Σ |C_i[t, s]|·Π_{j=s+1..t} 1/π_j, plus |E ĝ_i|.
     """
+    check_instance("pairs", pairs, PairContributions, "the PairContributions of pair_contributions()")
     C = pairs.C
     T = C.shape[0]
-    pis = np.asarray(Randomized(tuple(pis)).check_length(T))
+    pis = np.asarray(Randomized(pis).check_length(T))
     logq = np.concatenate([[0.0], np.cumsum(-np.log(pis))])  # logq[k] = Σ_{j<k} log(1/π_j)
     u = np.arange(T + 1)
     n = np.arange(T)
@@ -176,10 +179,11 @@ def randomized_backward(
 ) -> tuple[TruncationResult, np.ndarray]:
     """The randomized estimator: ``(result, xi)``; grads are the mean over ``n_samples``
     patterns drawn with ``rng`` (or the given ``xi`` (T,) / (N, T))."""
-    T = np.shape(x)[0] if np.ndim(x) == 3 else 0
+    x, d_output = check_problem(config, params, x, d_output, h0, c0)  # before drawing: x fixes T
+    T = x.shape[0]
     if xi is None:
         if rng is None:
             fail("rng", rng, "a numpy.random.Generator (or pass xi)")
-        xi = sample_xi(scheme, rng, max(T, 1), n_samples)
+        xi = sample_xi(scheme, rng, T, n_samples)
     res = truncated_backward(config, params, x, d_output, scheme, h0, c0, xi=xi)
     return res, np.atleast_2d(np.asarray(xi, dtype=np.float64))

@@ -36,7 +36,7 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from .network import Crossing
-from .validation import InvalidArgument, check_int, describe, fail
+from .validation import InvalidArgument, check_int, check_probabilities, describe, fail
 
 __all__ = [
     "Full",
@@ -246,6 +246,13 @@ class Window:
     f: Callable[[int], int] | Sequence[int]
     name: str = "window f"
 
+    def __post_init__(self):
+        if not callable(self.f) and (isinstance(self.f, (str, bytes, dict)) or not hasattr(self.f, "__len__")
+                                     or not hasattr(self.f, "__getitem__")):
+            fail("f", self.f, "a callable t -> f(t) or a sequence of T integers with 0 <= f(t) <= t")
+        if not isinstance(self.name, str):
+            fail("name", self.name, "a string naming the window in reports")
+
     def window(self, T: int) -> np.ndarray:
         out = np.empty(T, dtype=np.intp)
         for t in range(T):
@@ -272,16 +279,7 @@ class Window:
 
 
 def _check_pis(name, pis) -> tuple:
-    try:
-        values = tuple(float(p) for p in pis)
-    except TypeError:
-        fail(name, pis, "a sequence of probabilities in (0, 1]")
-    for i, p in enumerate(values):
-        if not (0 < p <= 1):
-            raise InvalidArgument(f"{name}[{i}]={p!r} (type=float): expected a probability in (0, 1]")
-    if not values:
-        fail(name, pis, "at least one probability in (0, 1]")
-    return values
+    return check_probabilities(name, pis)
 
 
 @dataclass(frozen=True)

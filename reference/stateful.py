@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .validation import InvalidArgument, check_array, check_int
+from .config import RecurrentConfig
 from .network import backward, forward
+from .validation import InvalidArgument, check_array, check_instance, check_int
 from .truncation import check_problem
 
 __all__ = ["StatefulResult", "from_stateful_batches", "stateful_backward", "to_stateful_batches"]
@@ -66,8 +67,11 @@ def stateful_backward(config, params, X, d_output, batch_size: int, h0=None, c0=
     X (n·B, m, D) and d_output (n·B, m, P), batch-first as Keras feeds them.
     """
     B = check_int("batch_size", batch_size, minimum=1)
+    check_instance("config", config, RecurrentConfig, "a RecurrentConfig")
+    X = check_array("X", X, (None, None, config.input_size), dims=("n*B", "m", "input_size"))
+    d_output = check_array("d_output", d_output, X.shape[:2] + (config.output_size,), dims=("n*B", "m", "P"))
     seq = from_stateful_batches(X, B)
-    seq_d = from_stateful_batches(check_array("d_output", d_output, np.shape(X)[:2] + (config.output_size,)), B)
+    seq_d = from_stateful_batches(d_output, B)
     check_problem(config, params, seq, seq_d, h0, c0)
     n = X.shape[0] // B
     h, c = h0, c0

@@ -37,7 +37,7 @@ from .schemes import (
     is_randomized,
     window_starts,
 )
-from .validation import InvalidArgument, check_array, describe, fail
+from .validation import InvalidArgument, check_array, check_choice, describe, fail
 
 __all__ = [
     "Full",
@@ -159,8 +159,7 @@ def truncated_backward(
     """
     x, d_output = check_problem(config, params, x, d_output, h0, c0)
     T, B = x.shape[:2]
-    if method not in ("auto", "sweep", "windows"):
-        fail("method", method, "one of 'auto', 'sweep', 'windows'")
+    check_choice("method", method, ("auto", "sweep", "windows"))
     if check_scheme(scheme) == "randomized":
         return _randomized(config, params, x, d_output, scheme, h0, c0, xi)
     if xi is not None:
@@ -221,7 +220,7 @@ def _randomized(config, params, x, d_output, scheme, h0, c0, xi):
     if bad.any():
         n, t = (int(i) for i in np.argwhere(bad)[0])
         where = f"xi[{t}]" if one else f"xi[{n}, {t}]"
-        fail("xi", xi, f"finite multipliers >= 0 (each ξ_t is 0 or 1/π_t; {where} = {xi[n, t]!r})")
+        fail("xi", xi, f"finite multipliers >= 0 (each ξ_t is 0 or 1/π_t; {where} = {float(xi[n, t])!r})")
     N = xi.shape[0]
     rep = lambda a: None if a is None else np.tile(a, (1, N, 1))  # noqa: E731 — states are (L, B, ·)
     result = forward(config, params, x, h0, c0)

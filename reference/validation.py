@@ -15,10 +15,14 @@ __all__ = [
     "InvalidArgument",
     "check_array",
     "check_bool",
+    "check_callable",
     "check_choice",
+    "check_dtype",
+    "check_instance",
     "check_int",
     "check_lengths",
     "check_positive_float",
+    "check_probabilities",
     "describe",
     "fail",
     "real_dtype",
@@ -45,9 +49,59 @@ def fail(name: str, value, expected: str) -> None:
 
 
 def check_choice(name: str, value, choices) -> str:
-    if value not in choices:
+    """``value`` if it is one of ``choices`` (compared by ==; arrays, lists and bools never are)."""
+    try:
+        ok = not isinstance(value, (bool, np.ndarray, list, dict, set)) and value in choices
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
         fail(name, value, "one of " + ", ".join(repr(c) for c in choices))
     return value
+
+
+def check_instance(name: str, value, cls, what: str):
+    """``value`` if it is an instance of ``cls``; ``what`` says where such an object comes from."""
+    if not isinstance(value, cls):
+        fail(name, value, what)
+    return value
+
+
+def check_callable(name: str, value, what: str):
+    if not callable(value):
+        fail(name, value, what)
+    return value
+
+
+def check_dtype(name: str, value, kinds: str = "fc") -> np.dtype:
+    """``np.dtype(value)`` of one of ``kinds`` ("f" real floating, "c" complex)."""
+    try:
+        dtype = np.dtype(value) if not isinstance(value, (bool, np.ndarray, list)) else None
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind not in kinds:
+        what = "a floating-point or complex dtype" if kinds == "fc" else "a floating-point dtype"
+        fail(name, value, f"{what} such as numpy.float64")
+    return dtype
+
+
+def check_probabilities(name: str, values) -> tuple:
+    """A non-empty sequence of real probabilities in (0, 1], as a tuple of floats."""
+    try:
+        one_dim = not isinstance(values, (str, bytes, dict)) and np.ndim(values) == 1
+    except (TypeError, ValueError):  # a ragged nested list
+        one_dim = False
+    if not one_dim:
+        fail(name, values, "a sequence of probabilities in (0, 1]")
+    out = []
+    for i, p in enumerate(values):
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
+            fail(f"{name}[{i}]", p, "a probability in (0, 1]")
+        if not (0 < float(p) <= 1):
+            raise InvalidArgument(f"{name}[{i}]={float(p)!r} (type=float): expected a probability in (0, 1]")
+        out.append(float(p))
+    if not out:
+        fail(name, values, "at least one probability in (0, 1]")
+    return tuple(out)
 
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -82,29 +136,37 @@ _KINDS = "fc"
 def check_array(
     name: str,
     value,
-    shape: tuple,
+    shape: tuple | None,
     *,
     finite: bool = True,
     dims: tuple[str, ...] | None = None,
 ) -> np.ndarray:
     """Validate a floating (or complex) array against ``shape``.
 
-    ``shape`` holds ints or ``None`` (any size); ``dims`` names the axes for the message.
+    ``shape`` holds ints or ``None`` (any size), or is None (any shape); ``dims`` names the
+    axes for the message. Lists are converted (integers to float64; booleans and ragged lists
+    are refused).
     """
     if not isinstance(value, np.ndarray):
-        if isinstance(value, (list, tuple)) or np.isscalar(value):
-            value = np.asarray(value)
-            if value.dtype.kind in "iub":
-                value = value.astype(np.float64)
+        if isinstance(value, (list, tuple)) or (np.isscalar(value) and not isinstance(value, (str, bytes))):
+            try:
+                arr = np.asarray(value)
+            except (TypeError, ValueError):  # a ragged nested list
+                fail(name, value, "a rectangular array" + (f" of shape {_shape_text(shape, dims)}" if shape else "")
+                     + " (its nested lists differ in length)")
+            if arr.dtype.kind == "b":
+                fail(name, value, "a floating-point array (got booleans)")
+            value = arr.astype(np.float64) if arr.dtype.kind in "iu" else arr
         else:
-            fail(name, value, f"a NumPy array of shape {_shape_text(shape, dims)}")
+            fail(name, value, "a NumPy array" + (f" of shape {_shape_text(shape, dims)}" if shape is not None else ""))
     if value.dtype.kind not in _KINDS:
         fail(name, value, "a floating-point or complex array")
-    if value.ndim != len(shape):
-        fail(name, value, f"shape {_shape_text(shape, dims)}")
-    for got, want in zip(value.shape, shape):
-        if want is not None and got != want:
+    if shape is not None:
+        if value.ndim != len(shape):
             fail(name, value, f"shape {_shape_text(shape, dims)}")
+        for got, want in zip(value.shape, shape):
+            if want is not None and got != want:
+                fail(name, value, f"shape {_shape_text(shape, dims)}")
     if finite and value.size and not _finite_sum(value):
         bad = np.argwhere(~np.isfinite(value))[0]
         fail(name, value, f"finite values (found {value[tuple(bad)]} at index {tuple(int(i) for i in bad)})")
@@ -145,7 +207,10 @@ def check_lengths(lengths, T: int, B: int):
     """
     if lengths is None:
         return None
-    arr = np.asarray(lengths)
+    try:
+        arr = np.asarray(lengths)
+    except (TypeError, ValueError):  # a ragged nested list
+        arr = np.zeros((0, 0))
     if arr.ndim != 1 or arr.shape[0] != B or arr.dtype.kind not in "iu":
         raise InvalidArgument(
             f"lengths={describe(lengths)}: expected {B} integers (one per batch element)"

@@ -18,6 +18,7 @@ from bpttcheck.properties.tolerance import finite_difference_tolerance, implemen
 from bpttcheck.reference import (
     InvalidArgument, LossSpec, RecurrentConfig, backward, forward, init_params, loss_and_grad,
 )
+from bpttcheck import reference as ref
 
 RNN = RecurrentConfig("rnn", 2, 3)
 LSTM = RecurrentConfig("lstm", 2, 3)
@@ -105,6 +106,90 @@ BAD_INPUTS = [
     bad(lambda: make_case(RNN, T=2, B=2, lengths=[3, 1]), "lengths=[3, 1] (type=list): expected every length in [1, T=2], found 3", id="make_case-lengths"),
     bad(lambda: make_case(RNN, T=2, B=2, dtype=np.int64), "dtype=<class 'numpy.int64'> (type=type): expected a floating-point or complex dtype", id="make_case-dtype"),
     bad(lambda: make_case("rnn", T=2, B=2), "config='rnn' (type=str): expected a RecurrentConfig", id="make_case-config"),
+]
+
+# The reference's public functions (issue 13): params checked against the forward they go with,
+# then one row per class of bad input (types, shapes, finiteness, ranges, keys, consistency).
+_G = {k: v for k, v in backward(P, RES, Y).items() if k.startswith(("weight", "bias"))}
+_STEP = ref.step_jacobians(RNN, P, X)
+_D4 = np.ones((4, 2, 3))
+_RO = {"weight_hy": np.ones((2, 3)), "bias_y": np.zeros(2)}
+_GEN = ref.free_running(RNN, P, _RO, np.zeros((2, 2)), 3)
+_HALF = ref.Randomized((0.5,) * 4)
+_sq = lambda t: (t ** 2).sum(axis=1)  # noqa: E731
+BAD_INPUTS += [
+    # backward(params, result, …): the params must be those the forward ran with
+    bad(lambda: backward(_without(P, "bias_hh_l0"), RES, Y), "params has keys ['bias_ih_l0', 'weight_hh_l0', 'weight_ih_l0']: expected exactly", id="backward-params-missing"),
+    bad(lambda: backward(dict(P, weight_hh_l0=np.full((3, 3), np.nan)), RES, Y), "weight_hh_l0=array(shape=(3, 3), dtype=float64): expected finite values (found nan at index (0, 0))", id="backward-params-nan"),
+    bad(lambda: backward(init_params(LSTM, np.random.default_rng(0)), RES, Y), "weight_ih_l0=array(shape=(12, 2), dtype=float64): expected shape (3, 2)", id="backward-params-other-config"),
+    bad(lambda: backward(init_params(RNN, np.random.default_rng(5)), RES, Y), "params['weight_ih_l0']=array(shape=(3, 2), dtype=float64) differs from the values forward() ran with", id="backward-params-not-the-forwards"),
+    bad(lambda: backward([1], RES, Y), "params=[1] (type=list): expected a dict of parameter name -> array", id="backward-params-type"),
+    bad(lambda: backward(P, RES, Y, crossing="cut"), "crossing='cut' (type=str): expected None or a rule (t, dh, dc) -> (dh, dc)", id="backward-crossing"),
+    bad(lambda: backward(P, RES, Y, magnitudes="yes"), "magnitudes='yes' (type=str): expected True or False", id="backward-magnitudes"),
+    bad(lambda: backward(P, RES, [[[1.0]], [[1.0, 2.0]]]), "d_output=[[[1.0]], [[1.0, 2.0]]] (type=list): expected a rectangular array", id="backward-d_output-ragged"),
+    # forward and init_params
+    bad(lambda: forward(RNN, P, [[[True, False]] * 2] * 4), "expected a floating-point array (got booleans)", id="forward-x-bool-list"),
+    bad(lambda: forward(RNN, P, [[[1.0, 2.0]], [[1.0]]]), "x=[[[1.0, 2.0]], [[1.0]]] (type=list): expected a rectangular array of shape (T, B, input_size=2)", id="forward-x-ragged"),
+    bad(lambda: forward(RNN, P, X, keep_cache=1), "keep_cache=1 (type=int): expected True or False", id="forward-keep_cache"),
+    bad(lambda: forward(RNN, P, X, lengths=[[1], [1, 2]]), "lengths=[[1], [1, 2]] (type=list): expected 2 integers", id="forward-lengths-ragged"),
+    bad(lambda: init_params(RNN, np.random.default_rng(0), dtype="float99"), "dtype='float99' (type=str): expected a floating-point or complex dtype", id="init-dtype-unknown"),
+    bad(lambda: init_params(RNN, np.random.default_rng(0), dtype=True), "dtype=True (type=bool): expected a floating-point or complex dtype", id="init-dtype-bool"),
+    # truncation and randomized truncation
+    bad(lambda: ref.truncated_backward(RNN, P, X, _D4, _HALF, xi=np.array([2.0, -2.0, 2.0, 0.0])), "expected finite multipliers >= 0 (each ξ_t is 0 or 1/π_t; xi[1] = -2.0)", id="truncated-xi-negative"),
+    bad(lambda: ref.truncated_backward(RNN, P, X, _D4, _HALF, xi=[[1, 1], [1]]), "xi=[[1, 1], [1]] (type=list): expected real multipliers of shape (T=4,)", id="truncated-xi-ragged"),
+    bad(lambda: ref.truncated_backward(RNN, P, X, _D4, ref.Full(), method=np.ones(2)), "method=array(shape=(2,), dtype=float64): expected one of 'auto', 'sweep', 'windows'", id="truncated-method-array"),
+    bad(lambda: ref.truncated_backward(RNN, P, X, _D4, object()), "expected a truncation scheme: an object with window(T), crossing(T) and describe()", id="truncated-scheme-protocol"),
+    bad(lambda: ref.Window(None), "f=None (type=NoneType): expected a callable t -> f(t) or a sequence of T integers", id="window-none"),
+    bad(lambda: ref.Window((0, 0), name=3), "name=3 (type=int): expected a string naming the window", id="window-name"),
+    bad(lambda: ref.Randomized("abc"), "pis='abc' (type=str): expected a sequence of probabilities in (0, 1]", id="randomized-str"),
+    bad(lambda: ref.Randomized((0.5, 1 + 0j)), "pis[1]=(1+0j) (type=complex): expected a probability in (0, 1]", id="randomized-complex"),
+    bad(lambda: ref.RandomizedHistory([[0.5], [0.5, 0.5]]), "run_probs=[[0.5], [0.5, 0.5]] (type=list): expected a sequence of probabilities", id="randomized-history-ragged"),
+    bad(lambda: ref.randomized_backward(RNN, P, X[0], _D4[0], _HALF, rng=np.random.default_rng(0)), "x=array(shape=(2, 2), dtype=float64): expected shape (T, B, input_size=2)", id="randomized_backward-2d-x"),
+    bad(lambda: ref.sample_xi(ref.Subsequence(2), np.random.default_rng(0), 4), "expected a randomized scheme (keep_probability(t, kept_before) and describe()", id="sample_xi-deterministic"),
+    bad(lambda: ref.exact_moments(RNN, P, X, _D4, _HALF, pairs="pairs"), "pairs='pairs' (type=str): expected None or the PairContributions of pair_contributions()", id="exact_moments-pairs"),
+    bad(lambda: ref.independent_moments([1.0], (0.5,) * 4), "pairs=[1.0] (type=list): expected the PairContributions of pair_contributions()", id="independent_moments-pairs"),
+    bad(lambda: ref.pair_sum(RNN, P, X, _D4, np.zeros(4)), "f=f (array): f(0)=0.0 (type=float): expected an integer 0 <= f(t) <= t", id="pair_sum-float-window"),
+    # finite differences
+    bad(lambda: ref.central_difference(lambda t: np.where(t[:, 0] > 1, np.inf, t.sum(axis=1)), np.ones(2)), "f returned inf at theta with element 0 moved by +3.81e-06 (row 0 of the batch): expected finite values of f near theta", id="central-f-nonfinite"),
+    bad(lambda: ref.directional_derivative(lambda t: np.where(t[:, 0] < 0, np.nan, t.sum(axis=1)), np.array([0.0, 1.0]), np.eye(2)), "f returned nan at theta moved -3.81e-06 along directions[0] (row 1 of the batch)", id="directional-f-nan"),
+    bad(lambda: ref.central_difference(_sq, np.ones(2), truncation_estimate="yes"), "truncation_estimate='yes' (type=str): expected True or False", id="central-truncation_estimate"),
+    bad(lambda: ref.directional_derivative(_sq, np.ones(2), np.eye(2), f_scale=-1.0), "f_scale=-1.0 (type=float): expected a finite number >= 0", id="directional-f_scale"),
+    bad(lambda: ref.central_difference(_sq, np.ones(2), f_scale=True), "f_scale=True (type=bool): expected a finite number >= 0", id="central-f_scale-bool"),
+    bad(lambda: ref.central_difference(_sq, np.ones(2), step=[[1e-3], [1e-3, 1e-3]]), "expected a positive number or 2 positive numbers", id="central-step-ragged"),
+    bad(lambda: ref.complex_step(_sq, [[1.0], [1.0, 2.0]]), "theta=[[1.0], [1.0, 2.0]] (type=list): expected a rectangular array", id="complex-theta-ragged"),
+    bad(lambda: ref.NetworkLoss(RNN, P, X, d_output=Y, target=Y), "target=array(shape=(4, 2, 3), dtype=float64): expected None without a loss", id="networkloss-target-without-loss"),
+    bad(lambda: ref.NetworkLoss(RNN, P, X, d_output=Y, wrt=3), "wrt=3 (type=int): expected a sequence of names among", id="networkloss-wrt-int"),
+    # clipping
+    bad(lambda: ref.tensor_norm(np.array([1, 2])), "g=array(shape=(2,), dtype=int64): expected a real floating-point NumPy array", id="tensor_norm-int"),
+    bad(lambda: ref.tensor_norm([1.0, 2.0]), "g=[1.0, 2.0] (type=list): expected a real floating-point NumPy array", id="tensor_norm-list"),
+    bad(lambda: ref.tensor_norm(np.ones(2), float("nan")), "norm_type=nan (type=float): expected a real number", id="tensor_norm-nan-p"),
+    bad(lambda: ref.clip_by_global_norm(_G, 1.0, error_if_nonfinite="no"), "error_if_nonfinite='no' (type=str): expected True or False", id="clip-error_if_nonfinite"),
+    bad(lambda: ref.adjoint_clipping(1.0, per=np.ones(2)), "per=array(shape=(2,), dtype=float64): expected one of 'sample', 'batch'", id="adjoint_clipping-per-array"),
+    # Jacobians and profiles
+    bad(lambda: ref.chain_jacobians("step"), "step='step' (type=str): expected the StepJacobians of step_jacobians()", id="chain_jacobians-step"),
+    bad(lambda: ref.step_norm_bound(None), "step=None (type=NoneType): expected the StepJacobians of step_jacobians()", id="step_norm_bound-step"),
+    bad(lambda: ref.chain_jacobians(_STEP, end=4), "end=4 (type=int): expected an integer <= 3", id="chain_jacobians-end"),
+    bad(lambda: ref.recurrent_sigma_max(P, name=["weight_hh_l0"]), "name=['weight_hh_l0'] (type=list): expected a key of params", id="sigma_max-name"),
+    bad(lambda: ref.recurrent_sigma_max([P]), "params=[{", id="sigma_max-params"),
+    bad(lambda: ref.singular_values(np.ones(3)), "m=array(shape=(3,), dtype=float64): expected a stack of matrices", id="singular_values-1d"),
+    bad(lambda: ref.elman_bound(RNN, P, [[0], [1, 2]]), "lags=[[0], [1, 2]] (type=list): expected integers >= 0", id="elman_bound-lags-ragged"),
+    bad(lambda: ref.gradient_statistics(_G, percentiles=(50, 101)), "percentiles=(50, 101) (type=tuple): expected percentiles in [0, 100] (found 101)", id="gradient_statistics-percentiles"),
+    bad(lambda: ref.gradient_statistics(_G, percentiles=5), "percentiles=5 (type=int): expected a sequence of percentiles in [0, 100]", id="gradient_statistics-percentiles-scalar"),
+    bad(lambda: ref.history_statistics({"losses": []}), "expected a TrainingHistory (from train_sgd)", id="history_statistics-type"),
+    bad(lambda: ref.train_sgd(RNN, None, X, Y), "params=None (type=NoneType): expected a dict of parameter name -> array", id="train_sgd-params"),
+    bad(lambda: ref.train_sgd(RNN, P, X, Y, loss="mse"), "loss='mse' (type=str): expected a LossSpec", id="train_sgd-loss"),
+    # architectures and stateful training
+    bad(lambda: ref.residual_forward(RNN, None, X), "params=None (type=NoneType): expected a dict of parameter name -> array", id="residual_forward-params"),
+    bad(lambda: ref.residual_forward(RNN, P, X, h0=0.5), "h0=array(shape=(), dtype=float64): expected shape (layers*directions=1, B=2, P=3)", id="residual_forward-h0"),
+    bad(lambda: ref.residual_backward(P, ref.residual_forward(RNN, P, X), Y, d_h_n=np.ones(3)), "d_h_n=array(shape=(3,), dtype=float64): expected shape (layers*directions=1, B=2, P=3)", id="residual_backward-d_h_n"),
+    bad(lambda: ref.residual_backward(init_params(RNN, np.random.default_rng(5)), ref.residual_forward(RNN, P, X), Y), "differs from the values forward() ran with", id="residual_backward-params-not-the-forwards"),
+    bad(lambda: ref.pseudo_matrix_forward(RNN, {}, X), "params has keys []: expected exactly ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']", id="pseudo_matrix-params"),
+    bad(lambda: ref.generation_backward("params", _RO, _GEN, np.ones((3, 2, 2))), "params='params' (type=str): expected a dict of parameter name -> array", id="generation_backward-params"),
+    bad(lambda: ref.generation_backward(P, dict(_RO, weight_hy=np.zeros((2, 3))), _GEN, np.ones((3, 2, 2))), "readout['weight_hy']=array(shape=(2, 3), dtype=float64) differs from the readout the generation ran with", id="generation_backward-readout-differs"),
+    bad(lambda: ref.generation_backward(P, _RO, _GEN, np.ones((3, 2, 2)), feedback="yes"), "feedback='yes' (type=str): expected True or False", id="generation_backward-feedback"),
+    bad(lambda: ref.encoder_decoder_backward(init_params(RNN, np.random.default_rng(5)), P, ref.encoder_decoder_forward(RNN, P, RNN, P, X, X), Y), "differs from the values forward() ran with", id="encoder_decoder-params-not-the-forwards"),
+    bad(lambda: ref.stateful_backward("rnn", P, X, Y, 2), "config='rnn' (type=str): expected a RecurrentConfig", id="stateful-config"),
+    bad(lambda: ref.stateful_backward(RNN, P, [[1.0], [1.0, 2.0]], Y, 2), "X=[[1.0], [1.0, 2.0]] (type=list): expected a rectangular array", id="stateful-X-ragged"),
 ]
 
 

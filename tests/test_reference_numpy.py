@@ -198,3 +198,18 @@ def test_complex_dtype_gives_the_complex_step_derivative(cell):
                  implementation_tolerance("float64", T=case.T, scale=terms), context=case.describe())
     # The real part is the real computation, untouched by the imaginary perturbation.
     assert_close("output", res.output.real, result.output, implementation_tolerance("float64", T=case.T))
+
+
+def test_params_as_lists_and_copies_give_the_same_result():
+    """A params value given as a (nested) list is converted like x; backward accepts equal
+    copies of the forward's params (it refuses different values: tests/test_bad_input.py)."""
+    config = RecurrentConfig("lstm", 2, 3, proj_size=2)
+    case = make_case(config, T=4, B=2, seed=0)
+    result, grads = case.reference()
+    listed = {k: v.tolist() for k, v in case.params.items()}
+    again = forward(config, listed, case.x.tolist(), case.h0, case.c0)
+    np.testing.assert_array_equal(again.output, result.output)
+    for params in (listed, {k: v.copy() for k, v in case.params.items()}):
+        g = backward(params, again, case.d_output, case.d_h_n, case.d_c_n)
+        for k in grads:
+            np.testing.assert_array_equal(g[k], grads[k])
