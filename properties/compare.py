@@ -14,7 +14,7 @@ from bpttcheck.reference.validation import InvalidArgument
 
 from .tolerance import Tolerance
 
-__all__ = ["Comparison", "Mismatch", "TargetFailure", "assert_close", "compare", "quantity_kind"]
+__all__ = ["Comparison", "Mismatch", "TargetFailure", "assert_close", "compare", "quantity_kind", "resolution_of"]
 
 
 class Mismatch(AssertionError):
@@ -55,6 +55,12 @@ class Comparison:
     worst_ratio: float  # max |a−e| / allowed: ≤ 1 passes
     tolerance: Tolerance
     problem: str = ""  # shape or NaN trouble, when there is any
+    #: the largest allowance relative to the quantity's scale (max |expected|; absolute where
+    #: the quantity is all zero): the smallest relative error the comparison is sure to see
+    resolution: float = 0.0
+    #: why the comparison cannot certify the quantity (its allowance would hide a relative
+    #: error at the precision's resolution goal, or is not finite), or "" when it can
+    inconclusive: str = ""
 
     def message(self, context: str = "", reproducer: str | None = None) -> str:
         head = f"{quantity_kind(self.quantity)}Mismatch: {self.quantity} differs"
@@ -82,8 +88,37 @@ def _num(v) -> str:
     return f"{v.real:.17g}" if v.imag == 0 else f"{v.real:.17g}{v.imag:+.3g}j"
 
 
+def resolution_of(tolerance: Tolerance, expected) -> tuple[float, str]:
+    """(resolution, inconclusive reason) of ``tolerance`` on ``expected``: the largest allowance
+    over the finite expected elements divided by the quantity's scale (max |expected|), and a
+    reason when it is not finite or coarser than the precision's resolution goal."""
+    e = np.asarray(expected)
+    if e.size == 0:
+        return 0.0, ""
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(e)
+        if not finite.any():
+            return 0.0, ""
+        allowed = np.broadcast_to(np.asarray(tolerance.allowed(e), dtype=np.float64), e.shape)[finite]
+        worst = float(np.max(allowed)) if allowed.size else 0.0
+        if np.isnan(allowed).any():
+            worst = float("nan")
+        scale = float(np.max(np.abs(e[finite])))
+    resolution = worst / scale if scale > 0 else worst
+    if not np.isfinite(resolution):
+        return float("inf"), f"the allowance is not finite ({worst!r}): {tolerance.why or 'no reason given'}"
+    goal = tolerance.goal
+    if goal is not None and resolution > goal:
+        cond = f" ({tolerance.condition})" if tolerance.condition else ""
+        return resolution, (f"ill-conditioned{cond}: the allowance is {resolution:.1e} of the quantity's scale, "
+                            f"so a relative error of {goal:g} ({tolerance.precision}) would go unseen")
+    return resolution, ""
+
+
 def compare(quantity: str, actual, expected, tolerance: Tolerance) -> Comparison:
-    """Compare elementwise; NaN or inf in ``actual`` where ``expected`` is finite mismatches."""
+    """Compare elementwise; NaN or inf in ``actual`` where ``expected`` is finite mismatches.
+    The comparison states its resolution and whether it is inconclusive (see
+    :func:`resolution_of`)."""
     if not isinstance(tolerance, Tolerance):
         raise InvalidArgument(
             f"tolerance={tolerance!r} (type={type(tolerance).__name__}): expected a Tolerance, "
@@ -91,9 +126,11 @@ def compare(quantity: str, actual, expected, tolerance: Tolerance) -> Comparison
         )
     a = np.asarray(actual)
     e = np.asarray(expected)
+    resolution, inconclusive = resolution_of(tolerance, e)
     if a.shape != e.shape:
         return Comparison(quantity, False, e.size, e.size, (), np.nan, np.nan, np.inf, np.inf, tolerance,
-                          problem=f"shape {a.shape} where {e.shape} was expected")
+                          problem=f"shape {a.shape} where {e.shape} was expected", resolution=resolution,
+                          inconclusive=inconclusive)
     if e.size == 0:
         return Comparison(quantity, True, 0, 0, (), 0.0, 0.0, 0.0, 0.0, tolerance)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -117,6 +154,8 @@ def compare(quantity: str, actual, expected, tolerance: Tolerance) -> Comparison
         worst_abs=worst_abs,
         worst_ratio=float(ratio[idx]),
         tolerance=tolerance,
+        resolution=resolution,
+        inconclusive=inconclusive,
     )
 
 

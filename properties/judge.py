@@ -12,15 +12,20 @@ target is judged exactly as a torch one.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from bpttcheck.reference import GAMMA
+from bpttcheck.reference.cells import cell_spec
 from bpttcheck.reference.pairsum import pair_sum
+from bpttcheck.reference.precision import get_precision
 
-from .compare import Comparison, Mismatch, compare
-from .sensitivity import gradient_magnitudes, rounding_sensitivity
-from .tolerance import Tolerance, implementation_tolerance
+from .compare import Comparison, Mismatch, compare, resolution_of
+from .sensitivity import gradient_magnitudes, rounding_sensitivity, rounding_spread
+from .tolerance import Tolerance, implementation_tolerance, measured_tolerance
 
-__all__ = ["case_tolerances", "compare_results", "compare_truncated", "judge", "reference_results",
+__all__ = ["case_tolerances", "compare_results", "compare_truncated", "condition_of", "judge", "reference_results",
            "truncated_gradients"]
 
 
@@ -55,6 +60,17 @@ def truncated_gradients(case, scheme) -> dict:
     return pair_sum(c.config, c.params, c.x, c.d_output, scheme, c.h0, c.c0)
 
 
+def condition_of(case) -> str:
+    """What makes a case hard, in the words of an inconclusive verdict: "σ_max·γ = 3.0, T = 50"."""
+    parts = []
+    if case.sigma_max is not None:
+        spec = cell_spec(case.config.cell)
+        gamma = GAMMA[case.config.nonlinearity] if spec.takes_nonlinearity else 1.0
+        parts.append(f"σ_max·γ = {case.sigma_max * gamma:.2g}")
+    parts.append(f"T = {case.T}")
+    return ", ".join(parts)
+
+
 def case_tolerances(case, expected: dict, *, precision: str = "float64", compute=None,
                     forward=None) -> dict[str, Tolerance]:
     """The condition-aware tolerance of every quantity in ``expected`` on ``case``.
@@ -64,16 +80,42 @@ def case_tolerances(case, expected: dict, *, precision: str = "float64", compute
     results' shift under u-relative moves of the data, ``compute(case) -> dict`` naming the
     quantities (default: the reference's forward and full BPTT). ``forward``: the float64
     case's forward result, when the caller has it.
+
+    Where that allowance is vacuous — coarser than the precision's resolution goal, or not
+    finite (the magnitude sweep overflows on long or expansive cases) — the quantity is judged
+    on the measured spread of the reference instead (:func:`~bpttcheck.properties.tolerance.measured_tolerance`,
+    computed once per case and only when needed). A quantity that is coarse even so carries the
+    case's condition, and its comparison is inconclusive.
     """
     case64 = case.astype(np.float64)
     mags = gradient_magnitudes(case64, forward)
-    sens = rounding_sensitivity(case64, _sensitivity_precision(precision), seed=case.seed % 2**32, compute=compute)
+    sens_precision = _sensitivity_precision(precision)
+    base = (compute or _full)(case64)
+    sens = rounding_sensitivity(case64, sens_precision, seed=case.seed % 2**32, compute=compute, base=base)
+    condition = condition_of(case)
+    spread = None
     out = {}
     for quantity, exp in expected.items():
         scale = float(np.max(np.abs(exp))) if np.size(exp) else 1.0
-        out[quantity] = implementation_tolerance(precision, T=case.T, scale=scale, magnitude=mags.get(quantity),
-                                                 sensitivity=sens.get(quantity))
+        tol = implementation_tolerance(precision, T=case.T, scale=scale, magnitude=mags.get(quantity),
+                                       sensitivity=sens.get(quantity))
+        resolution, _ = resolution_of(tol, exp)
+        if not resolution <= get_precision(precision).resolution_goal:
+            if spread is None:
+                spread = rounding_spread(case64, sens_precision, seed=case.seed % 2**32 + 1, compute=compute,
+                                         base=base)
+            tol = measured_tolerance(precision, T=case.T, scale=scale if np.isfinite(scale) else 1.0,
+                                     spread=spread.get(quantity, 0.0), sensitivity=sens.get(quantity),
+                                     condition=condition)
+        else:
+            tol = replace(tol, condition=condition)
+        out[quantity] = tol
     return out
+
+
+def _full(case) -> dict:
+    result, grads = case.reference()
+    return {"output": result.output, "h_n": result.h_n, "c_n": result.c_n, **grads}
 
 
 def judge(got: dict, expected: dict, tolerances: dict, *, context="", reproducer=None,

@@ -10,6 +10,10 @@ rerun, and the largest shift of each element is its sensitivity. The data are mo
 lost in float64's own rounding (1 + 2⁻⁵³ rounds to 1). A per-step rounding of u
 relative moves a result by about as much as a data perturbation of u relative does, so the
 tolerance allows a safety multiple of it (``implementation_tolerance(..., sensitivity=)``).
+
+:func:`rounding_spread` measures the rounding itself where the Σ|terms| bound goes vacuous:
+the reference rerun at the compared precision on data moved by one ulp; see
+:func:`bpttcheck.properties.tolerance.measured_tolerance`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from bpttcheck.reference import backward, forward
 
 from .tolerance import UNIT_ROUNDOFF
 
-__all__ = ["gradient_magnitudes", "rounding_sensitivity"]
+__all__ = ["gradient_magnitudes", "rounding_sensitivity", "rounding_spread"]
 
 _DELTA = 2.0**-26
 
@@ -39,18 +43,19 @@ def _full_bptt(case) -> dict:
 
 
 def rounding_sensitivity(case, precision: str = "float64", draws: int = 2, seed: int = 0,
-                         compute=None) -> dict:
+                         compute=None, base: dict | None = None) -> dict:
     """Per quantity (output, h_n, c_n, every gradient), the largest shift of each element of
     the float64 reference when the case's data move by ``u(precision)`` relative.
 
     ``compute(case) -> dict`` names the quantities (default: the reference's forward and full
-    BPTT; a truncated scheme passes its own gradients).
+    BPTT; a truncated scheme passes its own gradients); ``base``: ``compute`` of the float64
+    case, when the caller has it.
     """
     compute = compute or _full_bptt
     case = case.astype(np.float64)
     u = UNIT_ROUNDOFF[precision]
     delta = _DELTA
-    base = compute(case)
+    base = base if base is not None else compute(case)
     worst = {k: np.zeros_like(v) for k, v in base.items() if v is not None}
     rng = np.random.default_rng(seed)
     for _ in range(draws):
@@ -60,6 +65,72 @@ def rounding_sensitivity(case, precision: str = "float64", draws: int = 2, seed:
         for k in worst:
             np.maximum(worst[k], np.abs(moved[k] - base[k]) * (u / delta), out=worst[k])
     return worst
+
+
+def _ulp_move(a, rng, dtype):
+    """``a`` in ``dtype``, each element moved one ulp up or down (random signs; zeros stay)."""
+    if a is None:
+        return None
+    a = np.asarray(a, dtype=dtype)
+    up = rng.random(a.shape) < 0.5
+    moved = np.where(up, np.nextafter(a, np.array(np.inf, dtype=dtype)), np.nextafter(a, np.array(-np.inf, dtype=dtype)))
+    return np.where(a == 0, a, moved).astype(dtype)
+
+
+def rounding_spread(case, precision: str = "float64", draws: int = 3, seed: int = 0, compute=None,
+                    base: dict | None = None) -> dict:
+    """Per quantity, the largest change of each element when the reference reruns *at*
+    ``precision`` (float64, or float32 for every coarser precision) on the case's data —
+    weights, inputs, initial states and cotangents — each moved by one ulp (random signs,
+    ``draws`` draws; for float32 the unmoved float32 run is one more draw), against the float64
+    reference on the unmoved data (``base`` when the caller has it).
+
+    Each rerun rounds differently (its inputs differ in the last bit, so does every rounding
+    after them) and the data move by about u, so the spread is a sample of the computation's
+    own rounding noise plus its first-order sensitivity to the data's rounding, propagated
+    through the actual Jacobians — not through their absolute values, as Σ|terms| is. For
+    float64, where NumPy's longdouble is wider, the float64 reference's difference from the
+    same case run in extended precision is one more sample (it sees the rounding of saturated
+    activations, which data moves cannot). Overflow shows as inf (an inf allowance is then
+    inconclusive, never a pass).
+    """
+    compute = compute or _full_bptt
+    case64 = case.astype(np.float64)
+    base = base if base is not None else compute(case64)
+    dtype = np.float64 if precision == "float64" else np.float32
+    worst = {k: np.zeros(np.shape(v)) for k, v in base.items() if v is not None}
+    rng = np.random.default_rng(seed)
+    runs = [False] * (draws if dtype == np.float64 else draws - 1) + ([] if dtype == np.float64 else [True])
+    for plain in runs:
+        move = (lambda a: None if a is None else np.asarray(a, dtype=dtype)) if plain else (
+            lambda a: _ulp_move(a, rng, dtype))
+        moved = replace(case64, params={k: move(v) for k, v in case64.params.items()}, x=move(case64.x),
+                        h0=move(case64.h0), c0=move(case64.c0), d_output=move(case64.d_output),
+                        d_h_n=move(case64.d_h_n), d_c_n=move(case64.d_c_n))
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = compute(moved)
+            for k in worst:
+                if out.get(k) is not None:
+                    diff = np.abs(np.asarray(out[k], dtype=np.float64) - base[k])
+                    np.fmax(worst[k], np.where(np.isnan(diff), np.inf, diff), out=worst[k])
+    if dtype == np.float64 and _EXTENDED:
+        # One more sample, from a different arithmetic: the same case in extended precision.
+        # Data moves cannot sample the rounding of a saturated activation (y = tanh(a) ≈ ±1 does
+        # not change its float when a moves by an ulp, yet 1 − y² carries u/(1 − y²) of
+        # relative error, which another implementation's tanh rounds differently); the float64
+        # reference's own error against the extended run does.
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = compute(case64.astype(np.longdouble))
+            for k in worst:
+                if out.get(k) is not None:
+                    diff = np.abs(np.asarray(out[k], dtype=np.longdouble) - base[k]).astype(np.float64)
+                    np.fmax(worst[k], np.where(np.isnan(diff), np.inf, diff), out=worst[k])
+    return worst
+
+
+#: Whether NumPy's longdouble is more precise than float64 here (x87 80-bit on x86-64 Linux,
+#: binary128 on aarch64 Linux; on Windows and Apple silicon it is float64 itself).
+_EXTENDED = bool(np.finfo(np.longdouble).eps < np.finfo(np.float64).eps)
 
 
 def gradient_magnitudes(case, result=None) -> dict:
@@ -73,4 +144,5 @@ def gradient_magnitudes(case, result=None) -> dict:
     res = result if result is not None else forward(
         case.config, case.params, case.x, case.h0, case.c0, lengths=case.lengths, batch_first=case.batch_first)
     a = lambda v: None if v is None else np.abs(v)  # noqa: E731
-    return backward(case.params, res, a(case.d_output), a(case.d_h_n), a(case.d_c_n), magnitudes=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # products of |J| overflow on long or expansive cases
+        return backward(case.params, res, a(case.d_output), a(case.d_h_n), a(case.d_c_n), magnitudes=True)

@@ -41,6 +41,7 @@ from bpttcheck.reference.precision import PRECISION_TABLE, get_precision
 __all__ = [
     "PRECISIONS",
     "SAFETY",
+    "SPREAD_SAFETY",
     "UNIT_ROUNDOFF",
     "Tolerance",
     "clipped_gradient_tolerance",
@@ -50,6 +51,7 @@ __all__ = [
     "finite_difference_tolerance",
     "idempotence_tolerance",
     "implementation_tolerance",
+    "measured_tolerance",
     "norm_tolerance",
     "precision_of",
     "scaled_copy_tolerance",
@@ -82,6 +84,16 @@ class Tolerance:
     #: per-element absolute allowance added on top (the propagated forward rounding, measured
     #: by :func:`bpttcheck.properties.sensitivity.rounding_sensitivity`)
     extra: np.ndarray | None = None
+    #: the precision-table row the allowance is for: its resolution goal decides whether a
+    #: comparison under it is conclusive (None: no goal, e.g. an exact comparison)
+    precision: str | None = None
+    #: what makes the case hard, for an inconclusive verdict ("σ_max·γ = 3.0, T = 50")
+    condition: str = ""
+
+    @property
+    def goal(self) -> float | None:
+        """The precision's resolution goal (None without a precision)."""
+        return None if self.precision is None else get_precision(self.precision).resolution_goal
 
     def allowed(self, expected) -> np.ndarray:
         scale = np.abs(expected) if self.magnitude is None else np.maximum(self.magnitude, np.abs(expected))
@@ -179,7 +191,42 @@ def implementation_tolerance(
         extra = c * np.asarray(sensitivity)
         why += f" + {c:g}·(the result's shift under u-relative data perturbations)"
     mag = None if magnitude is None else np.asarray(magnitude)
-    return Tolerance(atol=r * scale, rtol=r, why=why, magnitude=mag, extra=extra)
+    return Tolerance(atol=r * scale, rtol=r, why=why, magnitude=mag, extra=extra, precision=precision)
+
+
+#: Safety factor on the measured spread of the reference (see :func:`measured_tolerance`).
+SPREAD_SAFETY = 64.0
+
+
+def measured_tolerance(precision: str = "float64", *, T: int = 1, scale: float = 1.0, spread=0.0,
+                       sensitivity=None, condition: str = "") -> Tolerance:
+    """The allowance where Σ|terms| goes vacuous: long sequences, saturated or expansive cells.
+
+    Σ|terms| multiplies the *absolute values* of the Jacobians along every path, so it grows
+    like a product of |J| matrices even where the products of the Jacobians themselves shrink
+    (T = 2000, weights × 20, σ_max(W_hh) = 3), and overflows to inf; an allowance built on it
+    then admits any value. The rounding error itself follows the actual (signed) products, so it
+    is measured instead: ``spread`` is the largest change of the quantity's elements when the
+    reference reruns at this precision on data moved by one ulp (random signs, a few draws,
+    :func:`bpttcheck.properties.sensitivity.rounding_spread`) — each rerun rounds differently
+    and moves the data by about u, so the spread samples both the computation's own rounding
+    noise and its sensitivity to the data's rounding. The allowance is
+
+        r·(|expected| + scale) + 64·max(spread) + c·sensitivity,   r = c·u·2·√T
+
+    the scale-based rule of :func:`implementation_tolerance` (A = 1) plus 64 times the spread of
+    the whole quantity (its largest element over the draws: another implementation's rounding
+    noise is a further sample of the same law; with three draws and a margin of 64 a correct
+    result exceeds it with a probability far below 1e-4 even for a single-element quantity and
+    a peer 5× noisier than the reference).
+    """
+    base = implementation_tolerance(precision, T=T, scale=scale, sensitivity=sensitivity)
+    spread = np.asarray(spread, dtype=np.float64)
+    s = float(np.max(spread)) if spread.size else 0.0
+    why = (base.why + f" + {SPREAD_SAFETY:g}·{s:.1e} (the reference's largest spread under one-ulp "
+           "perturbations of its data: Σ|terms| is vacuous here)")
+    return Tolerance(atol=base.atol + SPREAD_SAFETY * s, rtol=base.rtol, why=why, extra=base.extra,
+                     precision=precision, condition=condition)
 
 
 def finite_difference_tolerance(error_estimate, reference: Tolerance | None = None, factor: float = 10.0) -> Tolerance:
@@ -197,6 +244,10 @@ def finite_difference_tolerance(error_estimate, reference: Tolerance | None = No
         atol=base.atol + factor * est,
         rtol=base.rtol,
         why=f"{factor:g}× the finite differences' own error estimate (max {est:.1e}) + rounding",
+        magnitude=base.magnitude,
+        extra=base.extra,
+        precision=base.precision,
+        condition=base.condition,
     )
 
 
@@ -242,7 +293,12 @@ def norm_tolerance(grads, norm_type: float = 2.0) -> Tolerance:
     atol = 0.0 if p == 0 or np.isinf(p) else float((2.0 * N * s) ** (1.0 / abs(p)))
     why = (f"rtol = 2·((N+K)·u/p + 6u) = {r:.1e}: a p-norm of N={N} elements in K={K} tensors "
            f"summed in any order, u={u:.1e}, p={p:g}; atol = (2·N·s)^(1/p) = {atol:.1e} for underflow")
-    return Tolerance(atol, r, why)
+    return Tolerance(atol, r, why, precision=_coarsest(arrays))
+
+
+def _coarsest(arrays) -> str | None:
+    names = [precision_of(np.asarray(a).dtype) for a in arrays if a is not None]
+    return max(names, key=lambda n: UNIT_ROUNDOFF[n]) if names else None
 
 
 def clipped_gradient_tolerance(norm_tol: Tolerance, grads) -> Tolerance:
@@ -251,7 +307,8 @@ def clipped_gradient_tolerance(norm_tol: Tolerance, grads) -> Tolerance:
     each side rounds the coefficient (add, divide, min: up to 3u) and each product (u): +4u,
     u of the gradients' coarsest dtype."""
     u = unit_roundoff_of(grads)
-    return Tolerance(0.0, norm_tol.rtol + 4 * u, norm_tol.why + " + 4u for the coefficient")
+    return Tolerance(0.0, norm_tol.rtol + 4 * u, norm_tol.why + " + 4u for the coefficient",
+                     precision=_coarsest(grads))
 
 
 def coefficient_tolerance(u: float) -> Tolerance:
@@ -270,19 +327,21 @@ def scaled_copy_tolerance(dtype, u: float) -> Tolerance:
     product among the subnormals is rounded absolutely, to the subnormal spacing."""
     ui = UNIT_ROUNDOFF[precision_of(dtype)]
     return Tolerance(_smallest_subnormal(dtype), 2 * ui + 2 * u,
-                     "one rounding of c and one of each product (absolute in the subnormal range)")
+                     "one rounding of c and one of each product (absolute in the subnormal range)",
+                     precision=precision_of(dtype))
 
 
 def with_subnormal_floor(tol: Tolerance, dtype) -> Tolerance:
     """``tol`` with an absolute floor of the subnormal spacing of ``dtype`` (a product landing
     among the subnormals is rounded absolutely)."""
-    return Tolerance(_smallest_subnormal(dtype), tol.rtol, tol.why)
+    return Tolerance(_smallest_subnormal(dtype), tol.rtol, tol.why, precision=tol.precision)
 
 
 def idempotence_tolerance(norm_tol: Tolerance, eps: float, max_norm: float, dtype) -> Tolerance:
     """Clipping twice: the first clip leaves a norm N1 ≤ M(1+r), the second multiplies by at
     least M/(N1+eps), a relative change ≤ r + eps/M; twice ``norm_tol`` for the two norms."""
     r = 2 * norm_tol.rtol + eps / max_norm
+    # no precision goal: eps/M is torch's semantics (clipping is not idempotent), not rounding
     return Tolerance(_smallest_subnormal(dtype), r, f"eps/M = {eps / max_norm:.1e} + 2·({norm_tol.why})")
 
 
@@ -317,4 +376,4 @@ def symbolic_oracle_tolerance(state_size: int, T: int, oracle: str = "") -> Tole
     why = f"{allowed:g} eps of the condition scale Σ|terms| ((T+1)·(n+2), a rounding bound); values divided by that scale"
     if oracle:
         why += f"; oracle in {oracle}"
-    return Tolerance(atol=allowed * 2.0 * UNIT_ROUNDOFF["float64"], rtol=0.0, why=why)
+    return Tolerance(atol=allowed * 2.0 * UNIT_ROUNDOFF["float64"], rtol=0.0, why=why, precision="float64")

@@ -132,3 +132,39 @@ def test_a_tolerance_that_is_not_a_tolerance_is_named():
 
     with pytest.raises(InvalidArgument, match=r"tolerance=1e-12 \(type=float\): expected a Tolerance"):
         compare("g", np.zeros(2), np.zeros(2), 1e-12)
+
+
+# --------------------------------------------------------------------------- resolution and inconclusive
+
+
+def test_every_comparison_states_its_resolution():
+    from bpttcheck.properties.tolerance import implementation_tolerance
+
+    tol = implementation_tolerance("float64", T=4, scale=2.0)
+    c = compare("g", np.array([1.0, -2.0]), np.array([1.0, -2.0]), tol)
+    assert c.ok and not c.inconclusive
+    assert c.resolution == pytest.approx(float(np.max(tol.allowed(np.array([1.0, -2.0])))) / 2.0)
+
+
+def test_a_coarse_allowance_is_inconclusive_with_the_condition():
+    coarse = Tolerance(0.0, 1e-3, "a vacuous bound", precision="float64", condition="σ_max·γ = 3.0, T = 50")
+    c = compare("g", np.array([1.0]), np.array([1.0]), coarse)
+    assert c.ok and c.resolution == pytest.approx(1e-3)
+    assert c.inconclusive.startswith("ill-conditioned (σ_max·γ = 3.0, T = 50)") and "1e-06" in c.inconclusive
+    # float32 resolves only 1e-2: the same allowance is conclusive there
+    assert not compare("g", np.array([1.0]), np.array([1.0]), Tolerance(0.0, 1e-3, "", precision="float32")).inconclusive
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_an_allowance_that_is_not_finite_is_inconclusive(bad):
+    tol = Tolerance(0.0, 1e-12, "overflowed magnitudes", magnitude=np.array([bad, 1.0]), precision="float64")
+    c = compare("g", np.array([1.0, 1.0]), np.array([1.0, 1.0]), tol)
+    assert c.inconclusive.startswith("the allowance is not finite")
+    assert not np.isfinite(c.resolution)
+
+
+def test_exact_comparisons_have_no_goal_and_resolve_everything():
+    from bpttcheck.properties.tolerance import exact
+
+    c = compare("x", np.array([3.0]), np.array([3.0]), exact("bitwise"))
+    assert c.resolution == 0.0 and not c.inconclusive

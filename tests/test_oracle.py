@@ -120,6 +120,15 @@ TARGETS = textwrap.dedent(f'''
             h = BadTanh.apply(x @ p["W"].T + h @ p["U"].T)
             return h, h
 
+    class Float32Step:
+        """A correct tanh RNN step that computes in float32 inside (a float32 matmul in a float64 layer)."""
+        def init(self, D, H, rng):
+            return {{"W": torch.tensor(rng.standard_normal((H, D)) * 0.5), "U": torch.tensor(rng.standard_normal((H, H)) * 0.4)}}
+        def step(self, p, x, h):
+            a = x.float() @ p["W"].float().T + h.float() @ p["U"].float().T
+            h = torch.tanh(a).double()
+            return h, h
+
     def two_args(a, b):
         return a
 ''')
@@ -321,6 +330,28 @@ def test_step_correct_passes_and_wrong_backward_fails(targets):
     assert [r.status for r in report.results] == ["pass", "pass"]
     r = _verify("oracle_targets:BadStep", "step/custom/gradients").results[0]
     assert r.status == "fail" and r.message.startswith("GradientMismatch: params.")
+
+
+def test_step_truncated_check_catches_a_wrong_custom_backward(targets):
+    """The truncated check's pair-sum uses Jacobians taken without the target's autograd (the
+    complex step of its step function), so a wrong backward inside the step fails it too."""
+    r = _verify("oracle_targets:BadStep", "step/custom/truncated").results[0]
+    assert r.status == "fail" and r.message.startswith("GradientMismatch: params.")
+    assert "complex step" in r.message.splitlines()[0]
+
+
+@pytest.mark.parametrize("seed", [3, 11, 12])
+def test_step_correct_peephole_passes_at_seeds_that_flagged_it(targets, seed):
+    """Seed 3 of the dev profile flagged the correct Peephole's subsequence gradient at
+    2.6e-16 against 1.9e-16 (a scale-only allowance on a cancelling element)."""
+    report = verify_target("oracle_targets:Peephole", None, device="cpu", select="step/", profile="dev", seed=seed)
+    assert [r.status for r in report.results] == ["pass", "pass"], report.table()
+
+
+def test_step_forward_in_float32_is_reported_not_its_gradient(targets):
+    r = _verify("oracle_targets:Float32Step", "step/custom/gradients").results[0]
+    assert r.status == "fail" and r.message.startswith("ForwardPrecision: the target's forward does not compute in float64")
+    assert "GradientMismatch" not in r.message
 
 
 # --------------------------------------------------------------------------- specs, kinds, report, CLI
