@@ -27,6 +27,16 @@ from bpttcheck.reference.clip_frameworks import (
 )
 from bpttcheck.reference.clipping import EPS, check_max_norm, check_norm_type, clip_by_global_norm
 
+from .clipping_extra import (  # split for size; re-exported here
+    TORCH_FUNCTIONS,
+    LossClipsGradients,
+    check_loss_gradient,
+    check_torch_agreement,
+    diagnose_clipped_gradient,
+    gradient_lists,
+    torch_functions,
+)
+from .clipping_extra import clip_call_snippet, gradients_of, torch_parameters
 from .compare import Mismatch, assert_close
 from .tolerance import (
     coefficient_tolerance,
@@ -98,31 +108,13 @@ def reference_clip(grads, max_norm, norm_type=2.0):
     return res.grads, res.total_norm
 
 
-def _torch_params(grads):
-    import torch
-
-    params = []
-    for g in grads:
-        if g is None:
-            p = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
-        else:
-            p = torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.from_numpy(g[:0] if g.ndim else g.reshape(1)[:0]).dtype))
-            p.grad = torch.from_numpy(np.array(g, copy=True))
-        params.append(p)
-    return params
-
-
-def _grads_of(params):
-    return [None if p.grad is None else p.grad.detach().numpy().copy() for p in params]
-
-
 def torch_clip(grads, max_norm, norm_type=2.0):
     """``torch.nn.utils.clip_grad_norm_`` (foreach) as a clipping function under test."""
     import torch
 
-    params = _torch_params(grads)
+    params = torch_parameters(grads)
     total = torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type, foreach=True)
-    return _grads_of(params), total.numpy()[()]
+    return gradients_of(params), total.numpy()[()]
 
 
 def _call(clip_fn, grads, max_norm, norm_type):
@@ -135,12 +127,6 @@ def _call(clip_fn, grads, max_norm, norm_type):
 
 def _present(grads):
     return [(i, g) for i, g in enumerate(grads) if g is not None]
-
-
-def _reproducer(grads, max_norm, norm_type, call="clip_fn"):
-    shown = ", ".join("None" if g is None else f"np.array({np.asarray(g).tolist()!r}, dtype=np.{g.dtype})"
-                      if g.size <= 12 else f"<{g.dtype} array shape {g.shape}>" for g in grads)
-    return f"{call}([{shown}], max_norm={max_norm!r}, norm_type={norm_type!r})"
 
 
 def _ctx(context, grads, max_norm, norm_type):
@@ -162,7 +148,7 @@ def check_bound(clip_fn, grads, max_norm, norm_type=2.0, *, context=""):
     got = accurate_norm(out, p)
     assert_close("clipped norm ‖clip(g)‖ (at most max_norm)", max(got, M) if got == got else got, M,
                  norm_tolerance(grads, p), context=_ctx(context, grads, M, p),
-                 reproducer=_reproducer(grads, M, p))
+                 reproducer=clip_call_snippet(grads, M, p))
 
 
 def _coefficient(grads, out):
@@ -179,7 +165,7 @@ def check_direction(clip_fn, grads, max_norm, norm_type=2.0, *, context=""):
     """clip(g) = c·g for one c ∈ (0, 1]: the direction is kept and nothing grows."""
     M, p = check_max_norm("max_norm", max_norm), check_norm_type(norm_type)
     out, _ = _call(clip_fn, grads, M, p)
-    ctx, rep = _ctx(context, grads, M, p), _reproducer(grads, M, p)
+    ctx, rep = _ctx(context, grads, M, p), clip_call_snippet(grads, M, p)
     c = _coefficient(grads, out)
     if c is None:
         return
@@ -200,7 +186,7 @@ def check_returned_norm(clip_fn, grads, max_norm, norm_type=2.0, *, context=""):
     M, p = check_max_norm("max_norm", max_norm), check_norm_type(norm_type)
     _, total = _call(clip_fn, grads, M, p)
     assert_close("total_norm returned (the pre-clip norm)", float(np.asarray(total)), accurate_norm(grads, p),
-                 norm_tolerance(grads, p), context=_ctx(context, grads, M, p), reproducer=_reproducer(grads, M, p))
+                 norm_tolerance(grads, p), context=_ctx(context, grads, M, p), reproducer=clip_call_snippet(grads, M, p))
 
 
 def check_threshold(clip_fn, grads, norm_type=2.0, *, eps: float = EPS, context=""):
@@ -226,12 +212,12 @@ def check_threshold(clip_fn, grads, norm_type=2.0, *, eps: float = EPS, context=
         c = M / (T + eps)
         for (i, g), o in zip(_present(grads), [o for o in out if o is not None]):
             assert_close(f"grads[{i}] scaled by max_norm/(total+eps) at {what}", o, c * g.astype(np.float64),
-                         with_subnormal_floor(tol, g.dtype), context=ctx, reproducer=_reproducer(grads, M, p))
+                         with_subnormal_floor(tol, g.dtype), context=ctx, reproducer=clip_call_snippet(grads, M, p))
     M = (T * (1 + tol.rtol) + tol.atol + eps) * (1 + 8 * _unit_roundoff([g for _, g in _present(grads)]))
     out, _ = _call(clip_fn, grads, M, p)
     for (i, g), o in zip(_present(grads), [o for o in out if o is not None]):
         assert_close(f"grads[{i}] untouched when total + eps <= max_norm", o, g, BITWISE,
-                     context=ctx, reproducer=_reproducer(grads, M, p))
+                     context=ctx, reproducer=clip_call_snippet(grads, M, p))
 
 
 def check_near_idempotent(clip_fn, grads, max_norm, norm_type=2.0, *, eps: float = EPS, context=""):
@@ -247,7 +233,7 @@ def check_near_idempotent(clip_fn, grads, max_norm, norm_type=2.0, *, eps: float
     for (i, a), b in zip(_present(once), [t for t in twice if t is not None]):
         assert_close(f"grads[{i}] clipped twice (near-idempotence)", b, a,
                      idempotence_tolerance(tol, eps, M, a.dtype),
-                     context=_ctx(context, grads, M, p), reproducer=_reproducer(grads, M, p))
+                     context=_ctx(context, grads, M, p), reproducer=clip_call_snippet(grads, M, p))
 
 
 def check_nonfinite(clip_fn, grads, max_norm, norm_type=2.0, *, context=""):
@@ -260,7 +246,7 @@ def check_nonfinite(clip_fn, grads, max_norm, norm_type=2.0, *, context=""):
             continue
         assert_close(f"grads[{i}] with non-finite gradients (NaN everywhere if any NaN; "
                      "0 and NaN if an inf)", o, e, BITWISE,
-                     context=_ctx(context, grads, M, p), reproducer=_reproducer(grads, M, p))
+                     context=_ctx(context, grads, M, p), reproducer=clip_call_snippet(grads, M, p))
 
 
 def check_clipping(clip_fn, grads, max_norm, norm_type=2.0, *, context=""):
@@ -299,7 +285,7 @@ def check_lipschitz_step(f, L: float, x, grads, eta: float, max_norm, clip_fn=re
     if not change <= bound:
         assert_close("objective change |f(x) - f(x - eta·clip(g))| (at most L·eta·max_norm)", change, bound,
                      exact(f"L={L:g}, eta={eta:g}, max_norm={M:g}"),
-                     context=_ctx(context, grads, M, 2.0), reproducer=_reproducer(grads, M, 2.0))
+                     context=_ctx(context, grads, M, 2.0), reproducer=clip_call_snippet(grads, M, 2.0))
 
 
 def check_descent_step(f, grad_f, L_smooth: float, x, eta: float, max_norm, clip_fn=reference_clip, *, context=""):
@@ -325,15 +311,4 @@ def check_descent_step(f, grad_f, L_smooth: float, x, eta: float, max_norm, clip
     if not f1 <= allowed:
         assert_close("objective after a clipped step f(x - eta·clip(g)) (descent lemma)", f1, allowed,
                      exact(f"L_smooth={L_smooth:g}, eta={eta:g}, c={c:.6g}; must not exceed"),
-                     context=_ctx(context, g, M, 2.0), reproducer=_reproducer(g, M, 2.0))
-
-
-from .clipping_extra import (  # noqa: E402  (split for size; re-exported here)
-    TORCH_FUNCTIONS,
-    LossClipsGradients,
-    check_loss_gradient,
-    check_torch_agreement,
-    diagnose_clipped_gradient,
-    gradient_lists,
-    torch_functions,
-)
+                     context=_ctx(context, g, M, 2.0), reproducer=clip_call_snippet(g, M, 2.0))

@@ -49,22 +49,45 @@ def torch_functions() -> dict:
     return {n: getattr(nn_utils, n) for n in TORCH_FUNCTIONS if hasattr(nn_utils, n)}
 
 
+def torch_parameters(grads):
+    """torch Parameters whose .grad are copies of ``grads`` (None: a Parameter without .grad)."""
+    import torch
+
+    params = []
+    for g in grads:
+        if g is None:
+            p = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+        else:
+            p = torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.from_numpy(g[:0] if g.ndim else g.reshape(1)[:0]).dtype))
+            p.grad = torch.from_numpy(np.array(g, copy=True))
+        params.append(p)
+    return params
+
+
+def gradients_of(params):
+    """The .grad of each Parameter as a NumPy copy (None where it has none)."""
+    return [None if p.grad is None else p.grad.detach().numpy().copy() for p in params]
+
+
+def clip_call_snippet(grads, max_norm, norm_type, call="clip_fn"):
+    """The call of a clipping function on ``grads`` as a line of Python (small arrays spelled out)."""
+    shown = ", ".join("None" if g is None else f"np.array({np.asarray(g).tolist()!r}, dtype=np.{g.dtype})"
+                      if g.size <= 12 else f"<{g.dtype} array shape {g.shape}>" for g in grads)
+    return f"{call}([{shown}], max_norm={max_norm!r}, norm_type={norm_type!r})"
+
+
 def _as_list(grads):
     return [grads] if isinstance(grads, np.ndarray) else list(grads)
 
 
 def _params(grads):
     """torch Parameters whose .grad are copies of ``grads`` (a single one stays single)."""
-    from .clipping import _torch_params
-
-    params = _torch_params(_as_list(grads))
+    params = torch_parameters(_as_list(grads))
     return params[0] if isinstance(grads, np.ndarray) else params
 
 
 def _grads(params):
-    from .clipping import _grads_of
-
-    return _grads_of([params] if not isinstance(params, list) else params)
+    return gradients_of([params] if not isinstance(params, list) else params)
 
 
 def _same(quantity, got, want, tol, ctx, rep):
@@ -89,14 +112,12 @@ def check_torch_agreement(grads, max_norm, norm_type=2.0, *, error_if_nonfinite:
     """
     import torch
 
-    from .clipping import _reproducer
-
     fns = torch_functions()
     flat = _as_list(grads)
     present = [g for g in flat if g is not None]
     p = float(norm_type)
     ctx = f"{context + '; ' if context else ''}max_norm={max_norm!r}, norm_type={p:g}, torch {torch.__version__}"
-    rep = _reproducer(flat, max_norm, p, "check_torch_agreement")
+    rep = clip_call_snippet(flat, max_norm, p, "check_torch_agreement")
     tol = norm_tolerance(flat, p)
 
     def ours_total():

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from hypothesis import strategies as st
 
+from bpttcheck.reference import GAMMA, RecurrentConfig, backward, forward, init_params
 from bpttcheck.reference.activations import ACTIVATIONS
 from bpttcheck.reference.cells import CELLS, cell_spec
 from bpttcheck.reference.precision import get_precision, round_to
-from bpttcheck.reference import GAMMA, RecurrentConfig, forward, init_params
 from bpttcheck.reference.validation import check_choice, check_int, check_lengths, check_positive_float, fail
+
+from .reproduce import case_snippet
 
 __all__ = [
     "REGIMES",
@@ -120,8 +122,6 @@ class Case:
 
     def reference(self):
         """Reference forward and gradients: ``(ForwardResult, grads)``."""
-        from bpttcheck.reference import backward
-
         result = forward(self.config, self.params, self.x, self.h0, self.c0,
                          lengths=self.lengths, batch_first=self.batch_first)
         grads = backward(self.params, result, self.d_output, self.d_h_n, self.d_c_n)
@@ -129,8 +129,6 @@ class Case:
 
     def reproducer(self, check: str = "") -> str:
         """A stand-alone Python snippet rebuilding this case with its values (no Hypothesis)."""
-        from .reproduce import case_snippet
-
         return case_snippet(self, check)
 
 

@@ -8,10 +8,12 @@ functions say clearly when torch is needed.
 
 from __future__ import annotations
 
+from bpttcheck.reference.cells import cell_spec
+from bpttcheck.reference.precision import get_precision
+
 from .compare import Comparison
 from .judge import compare_results
-from bpttcheck.reference.cells import cell_spec
-
+from .reproduce import torch_check_snippet
 from .torch_adapter import (
     build_module,
     cuda_available,
@@ -57,10 +59,6 @@ def compare_with_torch(case, *, device="cpu", dtype="float64", precision=None, c
     :class:`~bpttcheck.properties.compare.Mismatch` with an asserting reproducer. ``cls``
     replaces torch's built-in class by a drop-in with the same constructor.
     """
-    from bpttcheck.reference.precision import get_precision
-
-    from .reproduce import torch_check_snippet
-
     row = get_precision(precision or dtype)
     storage = get_precision(dtype).storage
     case = case.rounded(dtype)

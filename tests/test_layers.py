@@ -57,23 +57,6 @@ LAZY = {
 #: Known violations that their owners are removing (issue 11), "rule source -> target": owner.
 #: Each must still occur — when one is fixed, delete its line (test_pending_entries_still_occur).
 PENDING: dict[str, str] = {
-    "cycle bpttcheck.properties.clipping -> bpttcheck.properties.clipping_extra": "num (properties/clipping.py)",
-    "private bpttcheck.properties.clipping_extra -> bpttcheck.properties.clipping": "num",
-    "function-level bpttcheck.properties.clipping_extra -> bpttcheck.properties.clipping": "num",
-    "function-level bpttcheck.properties.oracle.builtins -> bpttcheck.reference": "num",
-    "function-level bpttcheck.properties.oracle.clip_checks -> bpttcheck.properties.clipping": "num",
-    "function-level bpttcheck.properties.oracle.common -> bpttcheck.properties.oracle.targets": "num",
-    "function-level bpttcheck.properties.oracle.common -> bpttcheck.properties.torch_adapter": "num",
-    "function-level bpttcheck.properties.oracle.module_checks -> bpttcheck.properties.strategies": "num",
-    "function-level bpttcheck.properties.oracle.numpy_checks -> bpttcheck.properties.strategies": "num",
-    "function-level bpttcheck.properties.oracle.randomized_checks -> bpttcheck.properties.strategies": "num",
-    "function-level bpttcheck.properties.oracle.randomized_checks -> bpttcheck.properties.unbiased": "num",
-    "function-level bpttcheck.properties.oracle.tbptt_checks -> bpttcheck.properties.strategies": "num",
-    "function-level bpttcheck.properties.oracle.tbptt_checks -> bpttcheck.properties.torch_adapter": "num",
-    "function-level bpttcheck.properties.strategies -> bpttcheck.properties.reproduce": "num",
-    "function-level bpttcheck.properties.strategies -> bpttcheck.reference": "num",
-    "function-level bpttcheck.properties.torch_checks -> bpttcheck.properties.reproduce": "num",
-    "function-level bpttcheck.properties.torch_checks -> bpttcheck.reference.precision": "num",
     "function-level bpttcheck.symbolic.bounds -> bpttcheck.reference.activations": "sym",
     "function-level bpttcheck.symbolic.bounds -> bpttcheck.reference.config": "sym",
 }

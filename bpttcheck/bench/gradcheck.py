@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpttcheck.properties.gradcheck import check_gradients
+from bpttcheck.properties.torch_adapter import build_module
 from bpttcheck.reference import RecurrentConfig, init_params
 
 from .core import Benchmark
@@ -33,7 +34,7 @@ def _torch_loss(config, params, x, G, G_h):
     """The same loss as a torch function of the flat parameters: nn.RNN with those weights."""
     import torch
 
-    rnn = torch.nn.RNN(config.input_size, config.hidden_size).double()
+    rnn = build_module(None, config, dtype="float64")  # the one torch adapter builds it
     shapes = config.param_shapes()
     xt, Gt, Ght = (torch.from_numpy(a) for a in (x, G, G_h))
 

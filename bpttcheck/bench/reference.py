@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpttcheck.properties.torch_checks import torch_layer
+from bpttcheck.properties.torch_adapter import build_module, load_weights
 from bpttcheck.reference import RecurrentConfig, backward, forward, init_params
 
 from .core import Benchmark
@@ -34,7 +34,8 @@ def _make(cell: str, B: int, T: int, D: int, H: int):
             result = forward(config, params, x)
             return backward(params, result, G)
 
-        module = torch_layer(config, params)
+        module = build_module(None, config, dtype="float64")
+        load_weights(module, params)
         xt = torch.tensor(x, requires_grad=True)
         Gt = torch.tensor(G)
 

@@ -9,6 +9,8 @@ parameter names, "input", "h0" and, for an LSTM, "c0".
 
 from __future__ import annotations
 
+from bpttcheck.reference import RecurrentConfig, backward, forward
+
 __all__ = ["detach_loop_tbptt", "hook_randomized", "reference_numpy"]
 
 
@@ -114,8 +116,6 @@ def hook_randomized(module, x, hx, cotangent, pis, rng):
 
 def reference_numpy(config, params, x, h0, c0, d_output, d_h_n, d_c_n):
     """The NumPy reference itself in the numpy protocol (the README's worked example)."""
-    from bpttcheck.reference import RecurrentConfig, backward, forward
-
     cfg = RecurrentConfig(**config)
     result = forward(cfg, params, x, h0, c0)
     out = {"output": result.output, "h_n": result.h_n}

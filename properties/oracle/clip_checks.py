@@ -17,6 +17,7 @@ from functools import partial
 
 import numpy as np
 
+from ..clipping import check_clipping, gradient_lists
 from ..compare import assert_close
 from ..runner import PropertyCheck
 from ..tolerance import clipped_gradient_tolerance, exact, norm_tolerance
@@ -90,7 +91,6 @@ def _call_inplace(fn, spec, grads, args, device, ctx, rep):
 def _norm_body(fn, spec, device, case):
     import torch
 
-    from ..clipping import check_clipping
 
     grads, M, p = case
     ctx = f"{spec} on {device}; max_norm={M:g}, norm_type={p:g}, {len(grads)} tensors"
@@ -166,7 +166,6 @@ def _value_body(fn, spec, device, case):
 def _strategy(nonfinite: bool):
     from hypothesis import strategies as st
 
-    from ..clipping import gradient_lists
 
     return st.tuples(gradient_lists(nonfinite=nonfinite), st.sampled_from(_MAX_NORMS), st.sampled_from(_NORM_TYPES))
 

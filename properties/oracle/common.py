@@ -17,7 +17,8 @@ from bpttcheck.reference.precision import round_to as round_precision
 
 from ..compare import Mismatch, TargetFailure
 from ..runner import Declined
-from ..torch_adapter import precision_mode, require_same_inputs, snapshot, tf32_state
+from ..torch_adapter import cuda_available, precision_mode, require_same_inputs, snapshot, tf32_state, torch_available
+from .targets import TargetError
 
 __all__ = [
     "DTYPE_VARIANTS",
@@ -102,19 +103,13 @@ DTYPE_VARIANTS = PRECISION_TABLE
 
 def dtype_variant(name: str) -> Variant:
     if name not in DTYPE_VARIANTS:
-        from .targets import TargetError
-
         raise TargetError(f"dtype={name!r}: expected one of {', '.join(DTYPE_VARIANTS)}")
     return DTYPE_VARIANTS[name]
 
 
 def devices_for(device: str) -> list[tuple[str, str]]:
     """``[(device, skip reason or "")]`` for "cpu", "cuda" or "all" (cuda skipped when absent)."""
-    from ..torch_adapter import cuda_available, torch_available
-
     if device not in ("cpu", "cuda", "all"):
-        from .targets import TargetError
-
         raise TargetError(f"device={device!r}: expected 'cpu', 'cuda' or 'all'")
     base = "" if torch_available() else "PyTorch is not installed: pip install 'bpttcheck[torch]'"
     out = []

@@ -16,6 +16,7 @@ from bpttcheck.reference.cells import cell_spec
 from ..judge import compare_results
 from ..reproduce import run_snippet
 from ..runner import PropertyCheck
+from ..strategies import cases, configs
 from ..torch_adapter import build_cell, build_module, load_weights, run_cell, run_module
 from .common import Guarded, call_target, check_id, devices_for, dtype_variant, precision_mode
 
@@ -92,8 +93,6 @@ def _out_dtype(variant):
 
 
 def _strategy(cell, group, variant, kind):
-    from ..strategies import cases, configs
-
     acts = ("tanh", "relu")
     if kind == "cell":
         conf = configs(cells=(cell,), activations=acts, max_layers=1, bidirectional=False, proj=False)

@@ -25,6 +25,7 @@ from bpttcheck.reference.cells import TORCH_CELLS, cell_spec
 from ..judge import compare_results
 from ..reproduce import JUDGE_LINES
 from ..runner import PropertyCheck
+from ..strategies import cases, configs
 from .common import Guarded, TargetFailure, call_target, check_id, require_same_inputs, snapshot
 from .tbptt_checks import with_initial_states
 
@@ -77,8 +78,6 @@ def _body(fn, spec, dtype, drawn_case):
 
 
 def _strategy(cell, group, dtype):
-    from ..strategies import cases, configs
-
     g = _GROUPS[group]
     conf = configs(cells=(cell,), activations=("tanh", "relu"), bidirectional=g["bidirectional"], proj=g["proj"])
     if dtype != "float64":

@@ -36,7 +36,9 @@ from ..compare import Mismatch, compare
 from ..reproduce import JUDGE_LINES
 from ..runner import PropertyCheck
 from ..sensitivity import gradient_magnitudes
+from ..strategies import cases, configs
 from ..tolerance import implementation_tolerance
+from ..unbiased import bernstein_threshold
 from .common import Declined, Guarded, TargetFailure, check_id, devices_for
 from .tbptt_checks import Protocol, with_initial_states
 
@@ -268,8 +270,6 @@ def statistical_comparison(fn, case, pis, *, device="cpu", spec="the target", sa
     ``samples`` draws from ``numpy.random.default_rng(case.seed)`` within Bernstein's bound
     (exact variance, Bonferroni over the coordinates, false-alarm rate ≤ ALPHA) of full BPTT;
     raises :class:`Mismatch` otherwise."""
-    from ..unbiased import bernstein_threshold
-
     ctx = _ctx(spec, device, case, pis)
     pairs = _pairs(case)
     g, var, bound = independent_moments(pairs, pis)
@@ -307,8 +307,6 @@ def _statistical_body(fn, spec, device, drawn):
 
 
 def _diagnose_statistical(mean, pairs, pis, var, bound, n):
-    from ..unbiased import bernstein_threshold
-
     T = len(pis)
     if T > 12:
         return "diagnosis: T too long to compare with the common mistakes"
@@ -326,7 +324,6 @@ def _diagnose_statistical(mean, pairs, pis, var, bound, n):
 def _strategy(cell, max_T):
     from hypothesis import strategies as st
 
-    from ..strategies import cases, configs
 
     conf = configs(cells=(cell,) if cell != "all" else TORCH_CELLS, activations=("tanh",), bidirectional=False, proj=False, max_layers=2)
 

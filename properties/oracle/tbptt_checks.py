@@ -25,7 +25,9 @@ from ..compare import Mismatch, compare
 from ..judge import case_tolerances, truncated_gradients
 from ..reproduce import JUDGE_LINES
 from ..runner import PropertyCheck
+from ..strategies import cases, configs
 from ..tolerance import implementation_tolerance
+from ..torch_adapter import protocol_inputs
 from .common import Guarded, TargetFailure, call_target, check_id, devices_for, require_same_inputs, snapshot
 
 __all__ = ["Protocol", "SCHEMES", "as_scheme", "neighbours", "tbptt_checks", "with_initial_states"]
@@ -108,7 +110,6 @@ class Protocol:
     def __init__(self, case, device):
         import torch
 
-        from ..torch_adapter import protocol_inputs
 
         self.torch = torch
         self.module, self.x, self.hx, self.cot = protocol_inputs(case, device)
@@ -186,7 +187,6 @@ def _body(fn, spec, device, name, drawn):
 def _strategy(cell, name):
     from hypothesis import strategies as st
 
-    from ..strategies import cases, configs
 
     conf = configs(cells=(cell,), activations=("tanh", "relu"), bidirectional=False, proj=False)
 
