@@ -1,5 +1,6 @@
-"""SymPy derivations of BPTT: an independent transcription of the cells, the unrolled loss
-differentiated by SymPy, an arbitrary-precision gradient oracle, and symbolic identities.
+"""SymPy derivations of BPTT: an independent transcription of the cells (stacks of any depth),
+the unrolled loss differentiated symbolically (reverse mode over its DAG, or SymPy's diff), an
+arbitrary-precision gradient oracle, and symbolic identities.
 
 Importing this package is cheap: SymPy is loaded only when a submodule is used, e.g.
 ``from bpttcheck.symbolic.oracle import pair_sum``.

@@ -116,7 +116,7 @@ def derivation(cell: str = "rnn", nonlinearity: str = "tanh", T: int = 3, hidden
         "cell": "Cell equations (PyTorch's layout)",
         "loss": "Unrolled loss (g_t: the cotangent of the output at step t)",
         "where": "Common subexpressions (SymPy cse of the gradients)",
-        "gradient": "Gradients of the recurrent weight, by SymPy's differentiation of the unrolled loss",
+        "gradient": "Gradients of the recurrent weight, by differentiating the unrolled loss (reverse mode over its DAG; equal to SymPy's diff)",
         "recursion": "The recursion for delta_t = dL/dh_t",
         "closed form": "The closed form",
         "checked": "Checked",
