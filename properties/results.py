@@ -21,6 +21,9 @@ import os
 import platform
 from dataclasses import asdict, dataclass, field, fields
 
+import hypothesis
+import numpy
+
 from bpttcheck._version import __version__
 
 from .report_text import failure_text, format_table
@@ -193,9 +196,6 @@ def environment(device: str = "cpu") -> dict:
     """Versions, the device asked for, CUDA, cuDNN and the TF32 state in force: what a reader
     needs to judge a report. The same keys whether or not torch, pytest or CUDA is present
     (None where absent)."""
-    import hypothesis
-    import numpy
-
     env = {"python": platform.python_version(), "platform": platform.platform(), "bpttcheck": __version__,
            "numpy": numpy.__version__, "hypothesis": hypothesis.__version__, "pytest": None, "devices": device,
            "torch": None, "torch_default_dtype": None, "cuda_available": False, "cuda": None, "gpu": None,
