@@ -247,8 +247,8 @@ def spec_of(target) -> str:
 def resolve(target, kind=None) -> Target:
     """Load (a spec string) or take (an object) a target, and find its kind and cell."""
     spec = spec_of(target)
+    base, cell = parse_kind(kind)  # a bad --kind is a usage error before any import of the target
     obj = load_target(target) if isinstance(target, str) else target
-    base, cell = parse_kind(kind)
     if base is None:
         base = detect_kind(obj)
         if base is None:
