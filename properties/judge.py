@@ -48,10 +48,11 @@ def _reference(case):
     if result.c_n is not None:
         expected["c_n"] = result.c_n
     expected.update(grads)
+    full = {"output": result.output, "h_n": result.h_n, "c_n": result.c_n, **grads}
     if case.h0 is None:
         expected.pop("h0", None)
         expected.pop("c0", None)
-    return expected, result
+    return expected, result, full
 
 
 def truncated_gradients(case, scheme) -> dict:
@@ -72,14 +73,14 @@ def condition_of(case) -> str:
 
 
 def case_tolerances(case, expected: dict, *, precision: str = "float64", compute=None,
-                    forward=None) -> dict[str, Tolerance]:
+                    forward=None, base: dict | None = None) -> dict[str, Tolerance]:
     """The condition-aware tolerance of every quantity in ``expected`` on ``case``.
 
     Σ|terms| comes from the full-BPTT magnitudes (a truncated or randomized gradient adds a
     subset of the same terms, so they bound its Σ|terms| too); the forward's rounding from the
     results' shift under u-relative moves of the data, ``compute(case) -> dict`` naming the
     quantities (default: the reference's forward and full BPTT). ``forward``: the float64
-    case's forward result, when the caller has it.
+    case's forward result, and ``base`` the float64 ``compute(case)``, when the caller has them.
 
     Where that allowance is vacuous — coarser than the precision's resolution goal, or not
     finite (the magnitude sweep overflows on long or expansive cases) — the quantity is judged
@@ -90,7 +91,7 @@ def case_tolerances(case, expected: dict, *, precision: str = "float64", compute
     case64 = case.astype(np.float64)
     mags = gradient_magnitudes(case64, forward)
     sens_precision = _sensitivity_precision(precision)
-    base = (compute or _full)(case64)
+    base = base if base is not None else (compute or _full)(case64)
     sens = rounding_sensitivity(case64, sens_precision, seed=case.seed % 2**32, compute=compute, base=base)
     condition = condition_of(case)
     spread = None
@@ -147,8 +148,8 @@ def compare_results(case, got: dict, *, precision="float64", context="", reprodu
     A quantity the implementation did not return counts as a mismatch, so an implementation
     cannot pass by omission. ``reproducer`` is a string or a callable returning one.
     """
-    expected, result = _reference(case)
-    tolerances = case_tolerances(case, expected, precision=precision, forward=result)
+    expected, result, full = _reference(case)
+    tolerances = case_tolerances(case, expected, precision=precision, forward=result, base=full)
     return judge(got, expected, tolerances, context=context, reproducer=reproducer,
                  raise_on_mismatch=raise_on_mismatch)
 
@@ -158,6 +159,6 @@ def compare_truncated(case, got: dict, scheme, *, context="", reproducer=None,
     """Compare a truncated-BPTT gradient (``got``: every parameter by torch name, "input",
     "h0", "c0") with the pair-sum of ``scheme`` on ``case`` (float64)."""
     expected = truncated_gradients(case, scheme)
-    tolerances = case_tolerances(case, expected, compute=lambda c: truncated_gradients(c, scheme))
+    tolerances = case_tolerances(case, expected, compute=lambda c: truncated_gradients(c, scheme), base=expected)
     return judge(got, expected, tolerances, context=context, reproducer=reproducer,
                  raise_on_mismatch=raise_on_mismatch)

@@ -444,3 +444,27 @@ def test_builtins_pass_with_twenty_seeds():
         failures += [(seed, r.id, r.message[:300]) for r in report.failures]
         assert report.ok or failures, report.table()
     assert not failures, failures
+
+
+def test_randomized_diagnosis_only_where_the_reading_differs():
+    """At T = 1 the input and weight gradients do not depend on the link: every reading of pis
+    gives the same mean, so a mismatch there (rounding, or any other bug) must not be blamed on
+    "pis read as the probability of dropping the link" (the false diagnosis of the 20-seed run)."""
+    from bpttcheck.properties.oracle import randomized_checks as R
+    from bpttcheck.properties.oracle.tbptt_checks import with_initial_states
+    from bpttcheck.properties.strategies import make_case
+    from bpttcheck.reference import RecurrentConfig
+
+    case = with_initial_states(make_case(RecurrentConfig("lstm", 2, 2), T=1, B=1, seed=3))
+    pairs = R._pairs(case)
+    pis = np.array([0.7])
+    nudged = pairs.full * (1 + 1e-14)  # a mean that is right up to rounding
+    assert "DROPPING" not in R._diagnose(nudged, pairs, pis)
+    # where the readings differ (T = 3, no 1/π), the diagnosis is still offered
+    case3 = with_initial_states(make_case(RecurrentConfig("rnn", 2, 2), T=3, B=1, seed=3))
+    pairs3 = R._pairs(case3)
+    pis3 = np.array([0.5, 0.5, 0.5])
+    kept = ((np.arange(8)[:, None] >> np.arange(3)[None, :]) & 1).astype(bool)
+    prob = np.prod(np.where(kept, pis3, 1 - pis3), axis=1)
+    uncompensated = prob @ pairs3.weighted_sum(R.pattern_weights(np.where(kept, 1.0, 0.0)))
+    assert "no 1/pis compensation" in R._diagnose(uncompensated, pairs3, pis3)

@@ -37,7 +37,7 @@ from ..reproduce import JUDGE_LINES
 from ..runner import PropertyCheck
 from ..sensitivity import gradient_magnitudes
 from ..strategies import cases, configs
-from ..tolerance import implementation_tolerance
+from ..tolerance import Tolerance, implementation_tolerance
 from ..unbiased import bernstein_threshold
 from .common import Declined, Guarded, TargetFailure, check_id, devices_for
 from .tbptt_checks import Protocol, with_initial_states
@@ -206,8 +206,20 @@ def exact_comparisons(fn, case, pis, *, device="cpu", spec="the target", raise_o
     # A², so its rounding is relative to the largest term (bounded by the largest second
     # moment of any coordinate), not to the coordinate itself: found by the 20-seed run.
     scale2 = float(np.max(np.abs(var + full * full))) if full.size else 1.0
+    # Per coordinate the terms are also bounded by (Π max(1, 1/π_t) · Σ|terms|)² (every cell's ĝ
+    # adds the pair terms times ξ-products ≤ Π 1/π), and the largest cell's ĝ² bounds the
+    # target's own sum: where that is smaller (a coordinate whose second moments are far below
+    # the largest one's) it is the allowance — a bound either way, the sharper one wins.
+    growth = float(np.prod(np.maximum(1.0, 1.0 / np.asarray(pis, dtype=np.float64))))
+    own = pairs.unflatten(np.maximum((growth * pairs.flatten(mags)) ** 2, peak * peak))
     for key, e in want2.items():
         tol = implementation_tolerance("float64", T=(T + 1) ** 2, scale=scale2)
+        tol_own = implementation_tolerance("float64", T=(T + 1) ** 2, scale=float(np.max(np.abs(e))) if e.size else 1.0,
+                                           magnitude=own[key])
+        sharper = np.minimum(np.broadcast_to(tol.allowed(e), e.shape), tol_own.allowed(e))
+        tol = Tolerance(0.0, 0.0, "the smaller per element of: r·(the largest second moment of any coordinate) "
+                        f"[{tol.why}] and r·(Π max(1, 1/π)·Σ|terms|)² [{tol_own.why}]", extra=sharper,
+                        precision="float64")
         c = compare(f"{key} (E[ĝ²] over every cell of the draws)", got2[key], e, tol)
         comps.append(c)
         if not c.ok and raise_on_mismatch:

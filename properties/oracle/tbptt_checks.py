@@ -168,7 +168,7 @@ def _body(fn, spec, device, name, drawn):
     got = run_protocol(fn, case, (k, name), device=device, what=f"{spec}(module, x, hx, cotangent, {k!r}, {name!r})",
                        context=ctx, reproducer=rep)
     expected = _expected(case, scheme)
-    tolerances = case_tolerances(case, expected, compute=lambda c: _expected(c, scheme))
+    tolerances = case_tolerances(case, expected, compute=lambda c: _expected(c, scheme), base=expected)
     key, comp = _first_mismatch(got, expected, case.T, tolerances)
     if key is None:
         return [compare(n, got[n], e, tolerances[n]) for n, e in expected.items()]
