@@ -58,6 +58,7 @@ class ForwardResult:
     stack_shape: tuple = ()
     _caches: list = field(repr=False, default_factory=list)
     _order: np.ndarray | None = field(repr=False, default=None)  # reversal within lengths
+    _weights: dict = field(repr=False, default_factory=dict)  # parameter name -> the array used
 
     @property
     def has_cache(self) -> bool:
@@ -205,7 +206,9 @@ def forward(
     order = None
     if config.bidirectional and lengths is not None:
         order = _reverse_order(lengths, T, B)
-    caches, h_n, c_n = [], [], []
+    caches = []
+    h_n = np.empty(S + (LD, B, P), dtype)
+    c_n = np.empty(S + (LD, B, H), dtype) if spec.has_cell_state else None
     inp = x
     for layer in range(config.num_layers):
         outs = []
@@ -218,22 +221,24 @@ def forward(
             )
             outs.append(y if d == 0 else _gather_time(y, order, ns))
             caches.append(cache)
-            h_n.append(hT)
-            c_n.append(cT)
+            h_n[..., idx, :, :] = hT
+            if c_n is not None:
+                c_n[..., idx, :, :] = cT
         inp = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
     output = np.moveaxis(inp, 0, ns) if ns else inp
     if batch_first:
         output = output.swapaxes(ns, ns + 1)
     return ForwardResult(
         output=output,
-        h_n=np.stack(h_n, axis=ns),
-        c_n=np.stack(c_n, axis=ns) if spec.has_cell_state else None,
+        h_n=h_n,
+        c_n=c_n,
         config=config,
         batch_first=batch_first,
         lengths=lengths,
         stack_shape=S,
         _caches=caches,
         _order=order,
+        _weights=params,
     )
 
 
@@ -250,22 +255,13 @@ def _check_state(name, value, S, shape, dims):
     return check_array(name, value, shape, dims=dims)
 
 
-_WEIGHT_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
-
-
 def _check_forward_params(params, result) -> None:
     """``params`` must be the parameters the forward ran with: the backward differentiates that
     computation (its caches), so any other values would give silently wrong gradients."""
-    config = result.config
-    used = {}
-    for layer in range(config.num_layers):
-        for d in range(config.num_directions):
-            sfx = f"_l{layer}{config.suffix(d)}"
-            w = result.layer_cache(layer, d).w
-            used.update({k + sfx: w[k] for k in _WEIGHT_KEYS if w.get(k) is not None})
+    used = result._weights
     if isinstance(params, dict) and len(params) == len(used) and all(params.get(k) is v for k, v in used.items()):
         return  # the very arrays the forward validated and used: nothing to compare
-    params = check_params(config, params)
+    params = check_params(result.config, params)
     for key, value in used.items():
         given = params[key]
         if given is not value and not np.array_equal(given, value):
@@ -362,9 +358,17 @@ def backward(
             for k, v in g.items():
                 grads[k + sfx] = v
         dy = d_in
-    ordered = {name: grads[name] for name in config.param_shapes()}
+    ordered = {name: grads[name] for name in config._param_shapes}
     ordered["input"] = dy.transpose(1, 0, 2) if result.batch_first else dy
-    ordered["h0"] = np.stack(dh0)
+    ordered["h0"] = _stacked(dh0)
     if spec.has_cell_state:
-        ordered["c0"] = np.stack(dc0)
+        ordered["c0"] = _stacked(dc0)
     return ordered
+
+
+def _stacked(arrays):
+    """np.stack for a handful of equally shaped arrays, without its per-call overhead."""
+    out = np.empty((len(arrays),) + arrays[0].shape, np.result_type(*arrays))
+    for i, a in enumerate(arrays):
+        out[i] = a
+    return out

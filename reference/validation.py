@@ -7,6 +7,7 @@ from deep inside a loop. The ``check_*`` helpers return the validated (converted
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -174,6 +175,12 @@ def check_array(
 
 
 def _finite_sum(value) -> bool:
+    # One BLAS call for a real array: Σ v² is finite iff every element is (inf and NaN
+    # propagate, squares cannot cancel), unless it overflows — then check element by element.
+    if value.dtype.kind == "f":
+        flat = value.reshape(-1)
+        if math.isfinite(flat @ flat):
+            return True
     return bool(np.logical_and.reduce(np.isfinite(value), axis=None))
 
 

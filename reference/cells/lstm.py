@@ -22,25 +22,28 @@ __all__ = ["LSTMCache", "SPEC", "backward", "forward", "magnitude_cache", "step_
 
 
 class LSTMCache(NamedTuple):
-    """What the backward needs, per step (T leading): x (T,B,D), the layer weights, states
-    (T+1,B,P) = h entering each step, forget (T,B,H) = f_t, coeffs (T,B,4H) = the gate
-    pre-activation coefficients [g·σ′(i), c_{t-1}·σ′(f), i·tanh′(g), tanh c_t·σ′(o)],
-    out_coeff (T,B,H) = o·(1 − tanh² c_t), proj_input (T,B,H) = o⊙tanh c_t (with proj_size,
-    else None), mask; and what only the magnitudes and diagnostics read: gates (T,B,4H) =
-    [i f g o], cell_states (T+1,B,H) with cell_states[0] = c0, tanh_c (T,B,H). A magnitude
-    cache has None for gates and tanh_c."""
+    """What the backward needs: x (T,B,D), the layer weights, states (T+1,B,P) = h entering
+    each step, gates (T,B,4H) = [i f g o], cell_states (T+1,B,H) with cell_states[0] = c0,
+    tanh_c (T,B,H) = tanh c_t, proj_input (T,B,H) = o⊙tanh c_t (with proj_size, else None),
+    mask; coeffs (T,B,4H) / out_coeff (T,B,H): the backward's per-step coefficients (see
+    :func:`_coefficients`) when precomputed — a magnitude cache holds them, the forward's
+    cache leaves them None and the backward computes them a few steps at a time."""
 
     x: np.ndarray
     w: dict
     states: np.ndarray
-    forget: np.ndarray
-    coeffs: np.ndarray
-    out_coeff: np.ndarray
+    gates: np.ndarray
+    cell_states: np.ndarray
+    tanh_c: np.ndarray
     proj_input: np.ndarray | None
     mask: np.ndarray | None
-    gates: np.ndarray | None
-    cell_states: np.ndarray
-    tanh_c: np.ndarray | None
+    coeffs: np.ndarray | None = None
+    out_coeff: np.ndarray | None = None
+
+
+#: Elements of gate-sized work per block of steps in the backward: one block of coefficients
+#: (and the forward's per-step arrays) stays in the CPU's cache while it is used.
+BLOCK_ELEMENTS = 2**16
 
 
 def _gate_scales(H, dtype):
@@ -54,29 +57,36 @@ def _gate_scales(H, dtype):
 
 
 def forward(x, w, h0, c0, mask, nonlinearity=None, keep=True):
-    """Returns ``(y (T,B,P), h_T, c_T, cache)``; ``keep=False`` skips the cache (None)."""
+    """Returns ``(y (T,B,P), h_T, c_T, cache)``; ``keep=False`` skips the cache (None).
+
+    Each step works in place on its own rows of the gate array and preallocated buffers, so
+    its arrays stay in cache; nothing is computed for the backward here (see :func:`backward`).
+    """
     T = x.shape[0]
     H = w["weight_hh"].shape[-2] // 4
-    W_hh_T = w["weight_hh"].swapaxes(-1, -2)
     W_hr_T = None if w.get("weight_hr") is None else w["weight_hr"].swapaxes(-1, -2)
     A = input_projection(x, w, bias_hh_too=True)  # becomes the gate activations in place
     scale, shift = _gate_scales(H, A.real.dtype)
     A *= scale
-    W_hh_T = W_hh_T * scale
+    W_hh_T = w["weight_hh"].swapaxes(-1, -2) * scale
     Hs = np.empty((T + 1,) + h0.shape, dtype=A.dtype)
     Cs = np.empty((T + 1,) + c0.shape, dtype=A.dtype)
     TC = np.empty(A.shape[:-1] + (H,), dtype=A.dtype)
     M = np.empty_like(TC) if W_hr_T is not None else None
+    gh = np.empty(A.shape[1:], dtype=A.dtype)  # W_hh h of one step
+    ig = np.empty(TC.shape[1:], dtype=A.dtype)  # i⊙g of one step
     Hs[0], Cs[0] = h0, c0
     for t in range(T):
         a = A[t]
-        a += Hs[t] @ W_hh_T
+        np.matmul(Hs[t], W_hh_T, out=gh)
+        a += gh
         tanh_into(a, a)
         a *= scale
         a += shift
         c = Cs[t + 1]
         np.multiply(a[..., H : 2 * H], Cs[t], out=c)
-        c += a[..., :H] * a[..., 2 * H : 3 * H]
+        np.multiply(a[..., :H], a[..., 2 * H : 3 * H], out=ig)
+        c += ig
         tanh_into(c, TC[t])
         if W_hr_T is None:
             np.multiply(a[..., 3 * H :], TC[t], out=Hs[t + 1])
@@ -86,51 +96,89 @@ def forward(x, w, h0, c0, mask, nonlinearity=None, keep=True):
         if mask is not None:
             np.copyto(Hs[t + 1], Hs[t], where=~mask[t])
             np.copyto(c, Cs[t], where=~mask[t])
-    if not keep:  # a forward-only call (finite differences): no backward arrays
-        return (Hs[1:] if mask is None else np.where(mask, Hs[1:], 0)), Hs[T], Cs[T], None
-    # The backward's per-step coefficients, for all t at once:
-    #   d pre = [dc·g, dc·c_{t-1}, dc·i, dm·tanh c] ⊙ φ′,  dc += dm·o·(1 − tanh² c)
-    i, f, g, o = A[..., :H], A[..., H : 2 * H], A[..., 2 * H : 3 * H], A[..., 3 * H :]
-    QD = np.concatenate([g * (i - i * i), Cs[:-1] * (f - f * f), i * (1 - g * g), TC * (o - o * o)], axis=-1)
-    OT = o * (1 - TC * TC)
     y = Hs[1:] if mask is None else np.where(mask, Hs[1:], 0)
-    cache = LSTMCache(x, w, Hs, f.copy(), QD, OT, M, mask, A, Cs, TC)
-    return y, Hs[T], Cs[T], cache
+    if not keep:  # a forward-only call (finite differences): no backward arrays
+        return y, Hs[T], Cs[T], None
+    return y, Hs[T], Cs[T], LSTMCache(x, w, Hs, A, Cs, TC, M, mask)
+
+
+def _coefficients(A, c_prev, TC, QD, OT, s):
+    """The backward's coefficients of steps whose gates are A (k,B,4H), written into QD
+    (k,B,4H) and OT (k,B,H) with scratch s (k,B,H):
+
+        d pre = [dc·g·σ′(i), dc·c_{t-1}·σ′(f), dc·i·tanh′(g), dm·tanh c·σ′(o)],
+        dc_t += dm·o·tanh′(c_t),  σ′ = a − a², tanh′ = 1 − a².
+    """
+    H = TC.shape[-1]
+    i, f, g, o = A[..., :H], A[..., H : 2 * H], A[..., 2 * H : 3 * H], A[..., 3 * H :]
+    q = [QD[..., k * H : (k + 1) * H] for k in range(4)]
+    for gate, factor, out in ((i, g, q[0]), (f, c_prev, q[1]), (o, TC, q[3])):
+        np.multiply(gate, gate, out=s)
+        np.subtract(gate, s, out=s)
+        np.multiply(factor, s, out=out)
+    np.multiply(g, g, out=s)
+    np.subtract(1, s, out=s)
+    np.multiply(i, s, out=q[2])
+    np.multiply(TC, TC, out=s)
+    np.subtract(1, s, out=s)
+    np.multiply(o, s, out=OT)
 
 
 def backward(cache, dy, dh, dc, crossing):
-    """Adjoints of ``forward``: ``(dx, dh0, dc0, grads)``; see :func:`bpttcheck.reference.cells.elman.backward`."""
-    x, w, Hs, F, QD, OT, M, mask = (cache.x, cache.w, cache.states, cache.forget, cache.coeffs,
-                                    cache.out_coeff, cache.proj_input, cache.mask)
+    """Adjoints of ``forward``: ``(dx, dh0, dc0, grads)``; see :func:`bpttcheck.reference.cells.elman.backward`.
+
+    Runs back in blocks of steps: each block's coefficients are computed (unless the cache
+    holds them) just before its steps are swept, while they are in cache.
+    """
+    x, w, Hs, A, Cs, TC, M, mask = (cache.x, cache.w, cache.states, cache.gates, cache.cell_states,
+                                    cache.tanh_c, cache.proj_input, cache.mask)
     T, B, _ = x.shape
-    H = F.shape[-1]
+    H = TC.shape[-1]
     W_hh, W_hr = w["weight_hh"], w.get("weight_hr")
-    dtype = np.result_type(QD, dy)
+    dtype = np.result_type(A, dy)
     dA = np.empty((T, B, 4 * H), dtype=dtype)
     dA4 = dA.reshape(T, B, 4, H)
-    QD4 = QD.reshape(T, B, 4, H)
     dH = np.empty((T,) + Hs.shape[1:], dtype=dtype) if W_hr is not None else None
     dh = np.zeros(Hs.shape[1:], dtype=dtype) if dh is None else dh
     dc = np.zeros((B, H), dtype=dtype) if dc is None else dc
-    for t in range(T - 1, -1, -1):
-        g = dy[t] + dh
-        if W_hr is None:
-            dm = g
+    k = max(1, min(T, BLOCK_ELEMENTS // max(1, B * 4 * H)))
+    own = cache.coeffs is None
+    if own:
+        QD_b = np.empty((k, B, 4 * H), dtype=A.dtype)
+        OT_b = np.empty((k, B, H), dtype=A.dtype)
+        scratch = np.empty((k, B, H), dtype=A.dtype)
+    dct = np.empty((B, H), dtype=dtype)
+    for t1 in range(T, 0, -k):
+        t0 = max(0, t1 - k)
+        n = t1 - t0
+        if own:
+            QD, OT = QD_b[:n], OT_b[:n]
+            _coefficients(A[t0:t1], Cs[t0:t1], TC[t0:t1], QD, OT, scratch[:n])
         else:
-            dH[t] = g
-            dm = g @ W_hr
-        dct = dc + dm * OT[t]
-        np.multiply(dct[:, None, :], QD4[t, :, :3], out=dA4[t, :, :3])
-        np.multiply(dm, QD4[t, :, 3], out=dA4[t, :, 3])
-        if mask is None:
-            dh = dA[t] @ W_hh
-            dc = dct * F[t]
-        else:
-            dA[t] *= mask[t]
-            dh = dA[t] @ W_hh + np.where(mask[t], 0, dh)
-            dc = np.where(mask[t], dct * F[t], dc)
-        if crossing is not None:
-            dh, dc = crossing(t, dh, dc)
+            QD, OT = cache.coeffs[t0:t1], cache.out_coeff[t0:t1]
+        QD4 = QD.reshape(n, B, 4, H)
+        F = A[t0:t1, :, H : 2 * H]
+        for t in range(t1 - 1, t0 - 1, -1):
+            j = t - t0
+            g = dy[t] + dh
+            if W_hr is None:
+                dm = g
+            else:
+                dH[t] = g
+                dm = g @ W_hr
+            np.multiply(dm, OT[j], out=dct)
+            dct += dc
+            np.multiply(dct[:, None, :], QD4[j, :, :3], out=dA4[t, :, :3])
+            np.multiply(dm, QD4[j, :, 3], out=dA4[t, :, 3])
+            if mask is None:
+                dh = dA[t] @ W_hh
+                dc = dct * F[j]
+            else:
+                dA[t] *= mask[t]
+                dh = dA[t] @ W_hh + np.where(mask[t], 0, dh)
+                dc = np.where(mask[t], dct * F[j], dc)
+            if crossing is not None:
+                dh, dc = crossing(t, dh, dc)
     dx, grads = input_and_weight_grads(x, w, Hs[:-1], dA, dA)
     if W_hr is not None:
         if mask is not None:
@@ -141,16 +189,17 @@ def backward(cache, dy, dh, dc, crossing):
 
 def magnitude_cache(cache):
     """The cache with every factor replaced by the sum of the absolute values of its terms
-    (σ′ = a − a², tanh′ = 1 − a² cancel near saturation: their magnitudes are a + a², 1 + a²)."""
-    x, w, Hs, F, QD, OT, M, mask, A, Cs, TC = cache
-    H = F.shape[-1]
+    (σ′ = a − a², tanh′ = 1 − a² cancel near saturation: their magnitudes are a + a², 1 + a²);
+    its coefficients are precomputed for every step."""
+    x, w, Hs, A, Cs, TC, M, mask = cache[:8]
+    H = TC.shape[-1]
     a = np.abs(A)
     i, f, g, o = a[..., :H], a[..., H : 2 * H], a[..., 2 * H : 3 * H], a[..., 3 * H :]
     tc, c_prev = np.abs(TC), np.abs(Cs[:-1])
     QD = np.concatenate([g * (i + i * i), c_prev * (f + f * f), i * (1 + g * g), tc * (o + o * o)], axis=-1)
     OT = o * (1 + tc * tc)
     w = {k: None if v is None else np.abs(v) for k, v in w.items()}
-    return LSTMCache(np.abs(x), w, np.abs(Hs), f, QD, OT, None if M is None else np.abs(M), mask, None, np.abs(Cs), None)
+    return LSTMCache(np.abs(x), w, np.abs(Hs), a, np.abs(Cs), tc, None if M is None else np.abs(M), mask, QD, OT)
 
 
 def step_jacobian(config, params, a_in, a_hh, cache):
