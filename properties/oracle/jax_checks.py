@@ -9,7 +9,7 @@ The target is a :class:`JaxCell` (or a zero-argument factory returning one)::
 
 ``params`` may also name a layout: ``"torch"`` (the dict above, unchanged), or one of the
 layouts of :mod:`.adapters.jax_layouts` (``"flax"``, ``"equinox"``, ``"haiku"``); the adapters
-``flax_cell``, ``equinox_cell`` and ``haiku_cell`` build the whole :class:`JaxCell` from a
+``flax_cell``, ``equinox_cell`` and ``haiku_cell`` of :mod:`.adapters.jax_cells` build the whole :class:`JaxCell` from a
 library's cell class. The mapping is traced by JAX, so a transpose, a gate reorder or a merged
 bias is differentiated through: the gradients come back under torch's names.
 
@@ -39,7 +39,13 @@ from functools import partial
 import numpy as np
 
 from ..runner import PropertyCheck
+from ..strategies import cases, configs
+from ..judge import compare_results
+from .adapters.jax_layouts import layout
 from .common import Guarded, TargetFailure, call_target, check_id
+from .numpy_checks import config_dict
+from .targets import TargetError
+from .tbptt_checks import with_initial_states
 
 __all__ = ["BATCH_BUCKET", "JaxCell", "jax_checks", "jax_target", "run_jax_cell", "x64"]
 
@@ -73,8 +79,6 @@ class JaxCell:
     bpttcheck_kind = "jax"  # how the target loader recognises it (class attribute, not a field)
 
     def __post_init__(self):
-        from .targets import TargetError
-
         if self.cell not in _GATES:
             raise TargetError(f"JaxCell(cell={self.cell!r}): expected 'rnn', 'lstm' or 'gru'")
         if (self.step is None) == (self.make is None):
@@ -88,7 +92,6 @@ class JaxCell:
             raise TargetError(f"JaxCell(params={self.params!r}): expected a function of the torch-named "
                               "parameters or a layout name ('torch', 'flax', 'equinox', 'haiku')")
         if isinstance(self.params, str):
-            from .adapters.jax_layouts import layout
 
             layout(self.params, self.cell)  # refuses an unknown name now, not in the first case
         if self.nonlinearity not in ("tanh", "relu"):
@@ -99,7 +102,6 @@ class JaxCell:
 
 def jax_target(obj) -> JaxCell:
     """``obj`` itself when it is a :class:`JaxCell`, else what the zero-argument factory returns."""
-    from .targets import TargetError
 
     if isinstance(obj, JaxCell):
         return obj
@@ -156,8 +158,6 @@ _ENGINES: dict = {}  # (target, input_size, hidden_size or None) -> _Engine; tar
 
 
 def _engine(target: JaxCell, D: int, H: int) -> _Engine:
-    from .adapters.jax_layouts import layout
-
     key = (target, D, H) if target.make is not None else (target, None, None)
     if key not in _ENGINES:
         step = target.make(D, H) if target.make is not None else target.step
@@ -254,10 +254,6 @@ for name, want in [("output", result.output), ("h_n", result.h_n), ("c_n", resul
 
 
 def _body(target, spec, dtype, drawn_case):
-    from ..torch_checks import compare_results
-    from .numpy_checks import config_dict
-    from .tbptt_checks import with_initial_states
-
     case = with_initial_states(drawn_case).astype(np.dtype(dtype))
     case = replace(case, d_c_n=case.d_c_n if case.config.cell == "lstm" else None)
     ctx = f"{spec} (jax), {dtype}; {case.describe()}"
@@ -269,8 +265,6 @@ def _body(target, spec, dtype, drawn_case):
 
 
 def _strategy(target, dtype):
-    from ..strategies import cases, configs
-
     conf = configs(cells=(target.cell,), activations=(target.nonlinearity,), max_layers=1, bidirectional=False,
                    proj=False, bias=target.bias)
     if dtype != "float64":  # float32: contractive weights (SPEC §8), as in the other kinds
@@ -278,11 +272,13 @@ def _strategy(target, dtype):
     return cases(conf, lengths=False, batch_first=False)
 
 
-def jax_checks(spec, obj, *, dtypes=("float64", "float32")) -> list[PropertyCheck]:
-    """One check per precision: ``jax/<cell>/gradients[<jax backend>,<dtype>]``."""
+def jax_checks(target, options) -> list[PropertyCheck]:
+    """The kind registry's factory: one check per precision, ``jax/<cell>/gradients[<jax backend>,<dtype>]``
+    (the precisions other than float64 and float32 are the torch/CUDA ones: none here)."""
     import jax
 
-    target = jax_target(obj)
+    spec, dtypes = target.spec, tuple(options.dtypes)
+    target = jax_target(target.obj)
     device = jax.default_backend()
     return [PropertyCheck(name=f"{spec} (jax, {target.cell}) gradients on {device}, {dtype}",
                           strategy=_strategy(target, dtype),

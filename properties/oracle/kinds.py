@@ -10,9 +10,12 @@ list of kinds is written here once.
 Adding a kind: one module holding its factory, and one line in :data:`REGISTRY`.
 
 >>> [k.name for k in REGISTRY]
-['module', 'cell', 'step', 'clip', 'tbptt', 'randomized', 'numpy']
->>> get("module").names_cell, get("tbptt").names_cell
-(True, False)
+['module', 'cell', 'step', 'clip', 'tbptt', 'randomized', 'numpy', 'jax']
+>>> get("module").names_cell, get("numpy").names_cell, get("tbptt").names_cell
+(True, True, False)
+
+An object may say its kind itself with a ``bpttcheck_kind`` attribute (the framework adapters'
+targets do: ``JaxCell``, ``keras_target``); detection then takes it as given.
 
 Nothing heavy is imported here (torch classes are recognised through ``sys.modules``), so the
 command line can list the kinds in its help cheaply.
@@ -63,7 +66,8 @@ class Kind:
     factory: str  # "module.path:function", relative to this package when it starts with "."
     detect: Callable[[object], bool]
     check: Callable[[str, object, "Kind"], None]
-    names_cell: bool = False  # "module:lstm": the kind's checks are per cell
+    names_cell: bool = False  # "module:lstm", "numpy:lstm": the kind's checks are per cell and may be narrowed to one
+    needs_cell: bool = False  # module, cell: the checks are of one cell, found from the class when not named
 
     def checks(self, target: Target, options: CheckOptions) -> list:
         module, _, function = self.factory.partition(":")
@@ -117,6 +121,17 @@ def _detect_clip(obj) -> bool:
         getattr(obj, "__name__", "").startswith("clip_grad")
 
 
+def _declares_jax(obj) -> bool:
+    return getattr(obj, "bpttcheck_kind", None) == "jax"
+
+
+def _check_jax(spec, obj, kind) -> None:
+    # a JaxCell, or a factory of one (jax_checks.jax_target says which when it is called)
+    if not _declares_jax(obj) and not callable(obj):
+        raise TargetError(f"target={spec!r} is {type(obj).__name__}: a jax target is a JaxCell "
+                          "(bpttcheck.properties.oracle.jax_checks) or a zero-argument factory returning one")
+
+
 def _check_class(spec, obj, kind) -> None:
     if inspect.isclass(obj):
         return
@@ -163,9 +178,9 @@ _NUMPY = ("config", "params", "x", "h0", "c0", "d_output", "d_h_n", "d_c_n")
 #: The kinds, in the order they are listed (detection tries them in this order too).
 REGISTRY = (
     Kind("module", "a class constructed like torch.nn.RNN/LSTM/GRU, with torch's parameter names and forward",
-         ".module_checks:module_checks", _looks_like_module, _check_class, names_cell=True),
+         ".module_checks:module_checks", _looks_like_module, _check_class, names_cell=True, needs_cell=True),
     Kind("cell", "a class constructed like torch.nn.RNNCell/LSTMCell/GRUCell",
-         ".module_checks:cell_checks", _looks_like_cell, _check_class, names_cell=True),
+         ".module_checks:cell_checks", _looks_like_cell, _check_class, names_cell=True, needs_cell=True),
     Kind("step", "an object with init(input_size, hidden_size, rng) and step(params, x_t, state), or its factory",
          ".step_checks:step_checks", _is_step_object, _check_step),
     Kind("clip", "a drop-in for clip_grad_norm_(parameters, max_norm, ...) or clip_grad_value_(parameters, clip_value)",
@@ -175,7 +190,9 @@ REGISTRY = (
     Kind("randomized", "fn(module, x, hx, cotangent, pis, rng) -> dict: one draw of randomized truncation",
          ".randomized_checks:randomized_checks", _detect_randomized, _function(6, _RANDOMIZED)),
     Kind("numpy", "fn(config, params, x, h0, c0, d_output, d_h_n, d_c_n) -> dict over NumPy arrays",
-         ".numpy_checks:numpy_checks", _detect_numpy, _function(8, _NUMPY)),
+         ".numpy_checks:numpy_checks", _detect_numpy, _function(8, _NUMPY), names_cell=True),
+    Kind("jax", "a JaxCell(step, cell, params): step(params, x_t, state) -> (output_t, state) in JAX, or its factory",
+         ".jax_checks:jax_checks", _declares_jax, _check_jax),
 )
 _BY_NAME = {k.name: k for k in REGISTRY}
 KINDS = tuple(_BY_NAME)
@@ -193,12 +210,21 @@ def get(name: str) -> Kind:
 def describe() -> str:
     """The kinds for a help text: "module, cell, … (module and cell may name the cell: module:lstm)"."""
     cells = [k.name for k in REGISTRY if k.names_cell]
-    return (", ".join(KINDS) + f" ({' and '.join(cells)} may add the cell, e.g. '{cells[0]}:lstm')" if cells
+    return (", ".join(KINDS) + f" ({_listed(cells, 'and')} may add the cell, e.g. '{cells[0]}:lstm')" if cells
             else ", ".join(KINDS))
 
 
+def _listed(names: list, last: str) -> str:
+    """``a, b and c`` (or ``a or b``)."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
+
+
 def detect_kind(obj) -> str | None:
-    """The first kind whose detection recognises ``obj``, or None when none does clearly."""
+    """The kind ``obj`` declares (``bpttcheck_kind``), else the first kind whose detection
+    recognises it, or None when none does clearly."""
+    declared = getattr(obj, "bpttcheck_kind", None)
+    if isinstance(declared, str) and declared in _BY_NAME:
+        return declared
     for kind in REGISTRY:
         if kind.detect(obj):
             return kind.name
@@ -215,8 +241,8 @@ def parse_kind(kind):
     record = get(base)
     if cell and (not record.names_cell or cell not in CELLS):
         named = [k.name for k in REGISTRY if k.names_cell]
-        raise TargetError(f"kind={kind!r}: a cell can be named only for {' or '.join(named)} kinds, as "
-                          f"'{named[0]}:lstm', '{named[-1]}:gru' (one of {', '.join(CELLS)})")
+        raise TargetError(f"kind={kind!r}: a cell can be named only for {_listed(named, 'or')} kinds, as "
+                          f"{', '.join(repr(n + ':lstm') for n in named)} (one of {', '.join(CELLS)})")
     return base, cell or None
 
 
@@ -255,7 +281,7 @@ def resolve(target, kind=None) -> Target:
             raise TargetError(f"target={spec!r}: cannot tell which kind of target this is; pass --kind "
                               f"(one of {', '.join(KINDS)})")
     check_kind(spec, obj, base)
-    if get(base).names_cell and cell is None:
+    if get(base).needs_cell and cell is None:
         cell = cell_of(obj)
         if cell is None:
             name = getattr(obj, "__name__", obj)

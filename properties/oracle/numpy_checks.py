@@ -11,6 +11,8 @@ The result holds "output", "h_n" ("c_n"), and the gradients of L for every param
 "input", "h0" ("c0"), as arrays (anything ``numpy.asarray`` accepts, e.g. JAX arrays). The
 arrays are float64 (or float32 in the float32 checks, judged by the tolerance policy). Raising
 NotImplementedError declines a configuration; the target must not modify its arguments.
+The target is called once per drawn case, for every cell type unless ``--kind numpy:lstm``
+(or a ``cells`` attribute on the target, e.g. ``("gru",)``) narrows it (docs/frameworks.md).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from ..reproduce import JUDGE_LINES
 from ..runner import PropertyCheck
 from ..strategies import cases, configs
 from .common import Guarded, TargetFailure, call_target, check_id, require_same_inputs, snapshot
+from .targets import TargetError
 from .tbptt_checks import with_initial_states
 
-__all__ = ["config_dict", "numpy_checks"]
+__all__ = ["config_dict", "numpy_checks", "target_cells"]
 
 _GROUPS = {"gradients": dict(bidirectional=False, proj=False), "bidirectional": dict(bidirectional=True, proj=False),
            "proj_size": dict(bidirectional=None, proj=True)}
@@ -85,13 +88,30 @@ def _strategy(cell, group, dtype):
     return cases(conf, lengths=False, batch_first=False)
 
 
+def target_cells(target) -> tuple:
+    """The cells a numpy target is checked for: the one its kind names (``numpy:lstm``), else
+    those its ``cells`` attribute lists (adapters set it), else every cell torch has."""
+    if target.cell:
+        return (target.cell,)
+    declared = getattr(target.obj, "cells", None)
+    if declared is None:
+        return TORCH_CELLS
+    cells = (declared,) if isinstance(declared, str) else tuple(declared)
+    unknown = [c for c in cells if c not in TORCH_CELLS]
+    if not cells or unknown:
+        raise TargetError(f"target={target.spec!r}: its cells attribute is {declared!r}; expected a non-empty tuple "
+                          f"of {', '.join(TORCH_CELLS)}")
+    return cells
+
+
 def numpy_checks(target, options) -> list[PropertyCheck]:
     spec, fn, dtypes = target.spec, target.obj, tuple(options.dtypes)
+    cells = target_cells(target)
     out = []
     for dtype in dtypes:
         if dtype not in ("float64", "float32"):
             continue  # NumPy has no bfloat16; half precision is a torch/CUDA concern
-        for cell in TORCH_CELLS:  # the cells user implementations are expected to cover
+        for cell in cells:
             for group in _GROUPS:
                 if group == "proj_size" and not cell_spec(cell).projection:
                     continue

@@ -98,7 +98,21 @@ def explain(got: dict, case, name: str, k) -> str:
     for text, scheme in neighbours(name, k):
         if _first_mismatch(got, _expected(case, scheme), case.T)[0] is None:
             return f"convention: the result matches {text} exactly"
+    if name == "subsequence" and _last_chunk_only(got, case, k):
+        return ("trainer: the parameter gradients are only the last chunk's — the loop zeroes .grad before each "
+                "chunk (zero_grad(); backward(); step()) and .grad was read at the end; record each chunk's "
+                "gradient in step() (examples/tbptt_trainers.py: RecordingOptimizer)")
     return "convention: no neighbouring convention (k±1, the other scheme) matches either"
+
+
+def _last_chunk_only(got: dict, case, k) -> bool:
+    """Do the parameter gradients equal the last chunk's alone (losses before it dropped)?"""
+    start = k * ((case.T - 1) // k)
+    if start == 0:
+        return False
+    d_last = case.d_output * (np.arange(case.T) >= start)[:, None, None]
+    want = pair_sum(case.config, case.params, case.x, d_last, Subsequence(k), case.h0, case.c0)
+    return _first_mismatch(got, {n: e for n, e in want.items() if n not in ("input", "h0", "c0")}, case.T)[0] is None
 
 
 class Protocol:

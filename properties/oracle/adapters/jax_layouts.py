@@ -1,4 +1,4 @@
-"""torch's cell parameters in the layouts of JAX libraries, and adapters from their cell classes.
+"""torch's cell parameters in the layouts of JAX libraries (the adapters are in :mod:`.jax_cells`).
 
 Every layout is a function of the torch-named cell parameters (``weight_ih`` (G·H, D),
 ``weight_hh`` (G·H, H), ``bias_ih``/``bias_hh`` (G·H,), absent when bias=False; gate blocks
@@ -19,15 +19,16 @@ lacks (bias=False) is filled with zeros, which is the same function.
 
 haiku's ``GRU`` applies the reset gate to h before the matmul (the 2014 paper's convention):
 a legitimate function, but not torch's GRU, so the reference cannot judge it and
-:func:`haiku_cell` refuses it.
+``haiku_cell`` (:mod:`.jax_cells`) refuses it.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
-__all__ = ["LAYOUTS", "equinox_cell", "equinox_params", "flax_cell", "flax_params", "haiku_cell", "haiku_params",
-           "layout", "torch_params"]
+from ..targets import TargetError
+
+__all__ = ["LAYOUTS", "equinox_params", "flax_params", "haiku_params", "layout", "torch_params"]
 
 
 def _jnp():
@@ -104,96 +105,7 @@ LAYOUTS = {"torch": torch_params, "flax": flax_params, "equinox": equinox_params
 
 def layout(name: str, cell: str):
     """The mapping of layout ``name`` for ``cell``: a function of the torch-named parameters."""
-    from ..targets import TargetError
-
     if name not in LAYOUTS:
         raise TargetError(f"params={name!r}: expected a function of the torch-named parameters or a layout name, "
                           f"one of {', '.join(LAYOUTS)}")
     return partial(LAYOUTS[name], cell)
-
-
-def _cell_of_class(cls, names: dict, lib: str) -> str:
-    from ..targets import TargetError
-
-    for part, cell in names.items():
-        if part in getattr(cls, "__name__", ""):
-            return cell
-    raise TargetError(f"{lib}_cell({cls!r}): expected one of {lib}'s cells ({', '.join(names)}) or a subclass")
-
-
-def flax_cell(cls, *, nonlinearity: str = "tanh", **kwargs):
-    """A :class:`JaxCell` from a flax.linen cell class (``nn.LSTMCell``, ``nn.OptimizedLSTMCell``,
-    ``nn.GRUCell``, ``nn.SimpleCell``); ``kwargs`` go to the constructor with ``features=H``."""
-    from ..jax_checks import JaxCell
-    from ..targets import TargetError
-
-    cell = _cell_of_class(cls, {"LSTM": "lstm", "GRU": "gru", "SimpleCell": "rnn"}, "flax")
-    if kwargs.get("residual"):
-        raise TargetError("flax_cell(SimpleCell, residual=True): h' = φ(... + h) is not torch's RNN")
-    if cell == "rnn" and nonlinearity == "relu" and "activation_fn" not in kwargs:
-        import jax
-
-        kwargs["activation_fn"] = jax.nn.relu
-    lstm = cell == "lstm"
-
-    def make(D, H):
-        module = cls(features=H, **kwargs)
-
-        def step(p, x, s):
-            carry, y = module.apply({"params": p}, (s[1], s[0]) if lstm else s, x)
-            return y, ((carry[1], carry[0]) if lstm else carry)  # flax's LSTM carry is (c, h)
-        return step
-
-    return JaxCell(make=make, cell=cell, params="flax", nonlinearity=nonlinearity, name=f"flax {cls.__name__}")
-
-
-def equinox_cell(cls, **kwargs):
-    """A :class:`JaxCell` from ``equinox.nn.LSTMCell`` or ``equinox.nn.GRUCell`` (vmapped over
-    the batch; ``kwargs`` go to the constructor)."""
-    from ..jax_checks import JaxCell
-
-    cell = _cell_of_class(cls, {"LSTM": "lstm", "GRU": "gru"}, "equinox")
-    fields = ("weight_ih", "weight_hh", "bias") + (("bias_n",) if cell == "gru" else ())
-
-    def make(D, H):
-        import equinox as eqx
-        import jax
-
-        template = cls(D, H, use_bias=True, key=jax.random.PRNGKey(0), **kwargs)
-
-        def step(p, x, s):
-            m = eqx.tree_at(lambda m: [getattr(m, f) for f in fields], template, [p[f] for f in fields])
-            s = jax.vmap(m)(x, s)
-            return (s[0] if cell == "lstm" else s), s
-        return step
-
-    return JaxCell(make=make, cell=cell, params="equinox", name=f"equinox {cls.__name__}")
-
-
-def haiku_cell(cls, **kwargs):
-    """A :class:`JaxCell` from ``haiku.LSTM`` or ``haiku.VanillaRNN`` (relu), transformed here;
-    ``kwargs`` go to the constructor with ``hidden_size=H``. ``haiku.GRU`` is refused (another
-    convention, see the module docstring)."""
-    from ..jax_checks import JaxCell
-    from ..targets import TargetError
-
-    if "GRU" in getattr(cls, "__name__", ""):
-        raise TargetError("haiku_cell(hk.GRU): haiku's GRU applies the reset gate before the matmul (the 2014 "
-                          "paper's convention); torch's GRU and the reference put it after, so they cannot judge it")
-    cell = _cell_of_class(cls, {"LSTM": "lstm", "VanillaRNN": "rnn"}, "haiku")
-
-    def make(D, H):
-        import haiku as hk
-
-        f = hk.without_apply_rng(hk.transform(lambda x, s: cls(H, **kwargs)(x, s)))
-
-        def step(p, x, s):
-            if cell == "lstm":
-                y, new = f.apply(p, x, hk.LSTMState(hidden=s[0], cell=s[1]))
-                return y, (new.hidden, new.cell)
-            return f.apply(p, x, s)
-        return step
-
-    mapping = partial(haiku_params, cell, name=kwargs.get("name"), double_bias=kwargs.get("double_bias", True))
-    return JaxCell(make=make, cell=cell, params=mapping, nonlinearity="relu" if cell == "rnn" else "tanh",
-                   name=f"haiku {cls.__name__}")
