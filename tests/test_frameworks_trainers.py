@@ -10,17 +10,23 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import importlib.util  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
 from bpttcheck.properties.oracle import target_checks  # noqa: E402
 from bpttcheck.properties.oracle.api import run_one  # noqa: E402
 from bpttcheck.properties.oracle.tbptt_checks import tbptt_checks  # noqa: E402
-from examples.tbptt_trainers import (  # noqa: E402
-    FirstState,
-    ManualTBPTT,
-    RecordingOptimizer,
-    _leaves,
-    _result,
-    cotangent_loss,
-)
+
+# examples/ is loaded by path under its own name: a site-packages may hold an `examples` package
+_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "tbptt_trainers.py")
+_SPEC = importlib.util.spec_from_file_location("bpttcheck_example_trainers", _PATH)
+recipes = importlib.util.module_from_spec(_SPEC)
+sys.modules["bpttcheck_example_trainers"] = recipes
+_SPEC.loader.exec_module(recipes)
+FirstState, ManualTBPTT, RecordingOptimizer = recipes.FirstState, recipes.ManualTBPTT, recipes.RecordingOptimizer
+_leaves, _result, cotangent_loss = recipes._leaves, recipes._result, recipes.cotangent_loss
+MODULE = "bpttcheck_example_trainers"
 
 pytestmark = pytest.mark.torch
 
@@ -57,13 +63,13 @@ def manual_real_optimizer(module, x, hx, cotangent, k, scheme):
 
 
 def test_manual_loop_equals_the_subsequence_scheme():
-    results = _run(_subsequence(target_checks("examples.tbptt_trainers:manual_tbptt", "tbptt", device="cpu")))
+    results = _run(_subsequence(target_checks(f"{MODULE}:manual_tbptt", "tbptt", device="cpu")))
     assert len(results) == 3 and all(r.status == "pass" for r in results.values()), results
 
 
 @pytest.mark.slow
 def test_manual_loop_declines_other_schemes():
-    checks = [c for c in target_checks("examples.tbptt_trainers:manual_tbptt", "tbptt", device="cpu")
+    checks = [c for c in target_checks(f"{MODULE}:manual_tbptt", "tbptt", device="cpu")
               if "/k/rnn[" in c.check_id]
     assert run_one(checks[0], "dev").status == "unsupported"
 
@@ -118,7 +124,7 @@ def ignite_no_first_state(module, x, hx, cotangent, k, scheme):
 
 def test_ignite_trainer_equals_the_subsequence_scheme():
     pytest.importorskip("ignite")
-    results = _run(_subsequence(target_checks("examples.tbptt_trainers:ignite_tbptt", "tbptt", device="cpu")))
+    results = _run(_subsequence(target_checks(f"{MODULE}:ignite_tbptt", "tbptt", device="cpu")))
     assert len(results) == 3 and all(r.status == "pass" for r in results.values()), results
 
 
