@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["FirstState", "ManualTBPTT", "RecordingOptimizer", "ignite_tbptt", "manual_tbptt"]
+__all__ = ["FirstState", "ManualTBPTT", "RecordingOptimizer", "cotangent_loss", "fresh_leaves", "ignite_tbptt", "manual_tbptt",
+           "recorded_gradients"]
 
 
 class RecordingOptimizer(torch.optim.Optimizer):
@@ -55,7 +56,7 @@ class FirstState(torch.nn.Module):
         return self.module(x, self.hx if hx is None else hx)
 
 
-def _leaves(x, hx):
+def fresh_leaves(x, hx):
     """x and the initial state as fresh leaves, so their gradients accumulate over the chunks."""
     x = x.detach().requires_grad_(True)
     if isinstance(hx, tuple):
@@ -63,7 +64,7 @@ def _leaves(x, hx):
     return x, hx.detach().requires_grad_(True)
 
 
-def _result(opt, x, hx) -> dict:
+def recorded_gradients(opt, x, hx) -> dict:
     out = {n: g.clone() for n, g in opt.recorded.items()}
     states = hx if isinstance(hx, tuple) else (hx,)
     for key, t in zip(("input", "h0", "c0"), (x, *states)):
@@ -87,11 +88,11 @@ def ignite_tbptt(module, x, hx, cotangent, k, scheme):
     from ignite.contrib.engines import create_supervised_tbptt_trainer
 
     _subsequence_only(scheme)
-    x, hx = _leaves(x, hx)
+    x, hx = fresh_leaves(x, hx)
     opt = RecordingOptimizer(module.named_parameters())
     trainer = create_supervised_tbptt_trainer(FirstState(module, hx), opt, cotangent_loss, tbtt_step=k, dim=0)
     trainer.run([(x, cotangent)], max_epochs=1)
-    return _result(opt, x, hx)
+    return recorded_gradients(opt, x, hx)
 
 
 class ManualTBPTT:
@@ -120,7 +121,7 @@ class ManualTBPTT:
 def manual_tbptt(module, x, hx, cotangent, k, scheme):
     """The Lightning-style manual loop (:class:`ManualTBPTT`) over one batch."""
     _subsequence_only(scheme)
-    x, hx = _leaves(x, hx)
+    x, hx = fresh_leaves(x, hx)
     opt = RecordingOptimizer(module.named_parameters())
     ManualTBPTT(module, opt, k, first_state=hx).training_step((x, cotangent))
-    return _result(opt, x, hx)
+    return recorded_gradients(opt, x, hx)

@@ -25,7 +25,7 @@ recipes = importlib.util.module_from_spec(_SPEC)
 sys.modules["bpttcheck_example_trainers"] = recipes
 _SPEC.loader.exec_module(recipes)
 FirstState, ManualTBPTT, RecordingOptimizer = recipes.FirstState, recipes.ManualTBPTT, recipes.RecordingOptimizer
-_leaves, _result, cotangent_loss = recipes._leaves, recipes._result, recipes.cotangent_loss
+fresh_leaves, recorded_gradients, cotangent_loss = recipes.fresh_leaves, recipes.recorded_gradients, recipes.cotangent_loss
 MODULE = "bpttcheck_example_trainers"
 
 pytestmark = pytest.mark.torch
@@ -41,7 +41,7 @@ def _run(checks):
 
 def manual_last_chunk_only(module, x, hx, cotangent, k, scheme):
     """Planted: zero_grad(); backward() per chunk, as ignite does, and .grad read at the end."""
-    x, hx = _leaves(x, hx)
+    x, hx = fresh_leaves(x, hx)
     h = hx
     for lo in range(0, x.shape[0], k):
         module.zero_grad()
@@ -56,7 +56,7 @@ def manual_last_chunk_only(module, x, hx, cotangent, k, scheme):
 
 def manual_real_optimizer(module, x, hx, cotangent, k, scheme):
     """Planted: the manual loop with a real optimizer, parameters moving between chunks."""
-    x, hx = _leaves(x, hx)
+    x, hx = fresh_leaves(x, hx)
     opt = torch.optim.SGD(module.parameters(), lr=0.1)
     ManualTBPTT(module, opt, k, first_state=hx).training_step((x, cotangent))
     return {n: torch.zeros_like(p) for n, p in module.named_parameters()} | {"input": x, "h0": x}
@@ -116,10 +116,10 @@ def ignite_no_first_state(module, x, hx, cotangent, k, scheme):
     """Planted: ignite's trainer on the bare module (its first chunk starts from zeros)."""
     from ignite.contrib.engines import create_supervised_tbptt_trainer
 
-    x, hx = _leaves(x, hx)
+    x, hx = fresh_leaves(x, hx)
     opt = RecordingOptimizer(module.named_parameters())
     create_supervised_tbptt_trainer(module, opt, cotangent_loss, tbtt_step=k, dim=0).run([(x, cotangent)], max_epochs=1)
-    return _result(opt, x, hx)
+    return recorded_gradients(opt, x, hx)
 
 
 def test_ignite_trainer_equals_the_subsequence_scheme():

@@ -387,7 +387,7 @@ def test_detect_kind():
     assert detect_kind(U.clip_grad_norm_) == "clip" and detect_kind(U.clip_grad_value_) == "clip"
     assert detect_kind(detach_loop_tbptt) == "tbptt" and detect_kind(hook_randomized) == "randomized"
     assert detect_kind(reference_numpy) == "numpy" and detect_kind(42) is None
-    assert set(KINDS) == {"module", "cell", "step", "clip", "tbptt", "randomized", "numpy"}
+    assert set(KINDS) == {"module", "cell", "step", "clip", "tbptt", "randomized", "numpy", "jax"}
 
 
 def test_ids_are_stable_and_unique():
