@@ -16,7 +16,6 @@ import sys  # noqa: E402
 
 from bpttcheck.properties.oracle import target_checks  # noqa: E402
 from bpttcheck.properties.oracle.api import run_one  # noqa: E402
-from bpttcheck.properties.oracle.tbptt_checks import tbptt_checks  # noqa: E402
 
 # examples/ is loaded by path under its own name: a site-packages may hold an `examples` package
 _PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "tbptt_trainers.py")
@@ -75,7 +74,7 @@ def test_manual_loop_declines_other_schemes():
 
 
 def test_last_chunk_only_is_diagnosed():
-    (check,) = _subsequence(tbptt_checks("planted:manual_last_chunk_only", manual_last_chunk_only, device="cpu"),
+    (check,) = _subsequence(target_checks(manual_last_chunk_only, "tbptt", device="cpu"),
                             cells=("rnn",))
     r = run_one(check, "dev")
     assert r.status == "fail" and "only the last chunk's" in r.message, r.message
@@ -84,7 +83,7 @@ def test_last_chunk_only_is_diagnosed():
 
 @pytest.mark.slow
 def test_real_optimizer_is_caught():
-    (check,) = _subsequence(tbptt_checks("planted:manual_real_optimizer", manual_real_optimizer, device="cpu"),
+    (check,) = _subsequence(target_checks(manual_real_optimizer, "tbptt", device="cpu"),
                             cells=("gru",))
     r = run_one(check, "dev")
     assert r.status == "fail" and "InputMutated" in r.message, r.message
@@ -131,7 +130,7 @@ def test_ignite_trainer_equals_the_subsequence_scheme():
 @pytest.mark.slow
 def test_ignite_without_first_state_is_caught():
     pytest.importorskip("ignite")
-    (check,) = _subsequence(tbptt_checks("planted:ignite_no_first_state", ignite_no_first_state, device="cpu"),
+    (check,) = _subsequence(target_checks(ignite_no_first_state, "tbptt", device="cpu"),
                             cells=("lstm",))
     r = run_one(check, "dev")
     assert r.status == "fail" and "GradientMismatch" in r.message, r.message
