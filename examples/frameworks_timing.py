@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bpttcheck.properties.oracle.api import run_one
-from bpttcheck.properties.oracle.jax_checks import JaxCell, jax_checks, x64
+from bpttcheck.properties.oracle.api import run_one, target_checks
+from bpttcheck.properties.oracle.jax_checks import JaxCell, x64
 import bpttcheck.properties.oracle.jax_checks as jc
 
 
@@ -63,9 +63,9 @@ def timed(check, profile):
 
 if __name__ == "__main__":
     profile = sys.argv[1] if len(sys.argv) > 1 else "dev"
-    kind_check = jax_checks("timing:MyLSTM", JaxCell(lstm_step, cell="lstm", params=from_torch), dtypes=("float64",))[0]
+    kind_check = target_checks(JaxCell(lstm_step, cell="lstm", params=from_torch), "jax", dtypes=("float64",))[0]
     # the same cases and judge, the adapter swapped in for the kind's engine
-    scan_check = jax_checks("timing:scan", JaxCell(lstm_step, cell="lstm", params=from_torch), dtypes=("float64",))[0]
+    scan_check = target_checks(JaxCell(lstm_step, cell="lstm", params=from_torch), "jax", dtypes=("float64",))[0]
     for label, check in (("jax kind (cached jit)", kind_check), ("lax.scan jit per call", scan_check)):
         if check is scan_check:
             jc.run_jax_cell = lambda target, *args: scan_adapter(*args)

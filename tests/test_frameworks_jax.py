@@ -133,12 +133,13 @@ def test_one_compilation_per_target_and_x64_scoped():
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
-    (dict(step=lstm_step, cell="lsmt"), "expected 'rnn', 'lstm' or 'gru'"),
+    (dict(step=lstm_step, cell="lsmt"), "expected one of 'rnn', 'lstm', 'gru'.*cell registry"),
     (dict(cell="lstm"), "give exactly one"),
     (dict(step=lstm_step, make=lambda D, H: lstm_step), "give exactly one"),
     (dict(step=lstm_step, params="flaxx"), "one of torch, flax, equinox, haiku"),
     (dict(step=lstm_step, params=3), "layout name"),
-    (dict(step=lstm_step, cell="rnn", nonlinearity="sigmoid"), "expected 'tanh' or 'relu'"),
+    (dict(step=lstm_step, cell="rnn", nonlinearity="softplus"), "expected one of 'tanh', 'relu'"),
+    (dict(step=lstm_step, cell="lstm", nonlinearity="relu"), "'tanh' \\(the LSTM takes no other\\)"),
 ])
 def test_bad_jaxcell_arguments(kwargs, fragment):
     with pytest.raises(TargetError, match=fragment):
@@ -164,3 +165,27 @@ def test_every_adapter_passes_the_full_checks(index):
     for check in target_checks(target, "jax"):
         r = run_one(check, "dev")
         assert r.status == "pass", (name, check.check_id, r.message)
+
+
+def _elman(phi):
+    def step(p, x, h):
+        pre = x @ p["weight_ih"].T + h @ p["weight_hh"].T + p.get("bias_ih", 0.0) + p.get("bias_hh", 0.0)
+        h = phi(pre)
+        return h, h
+    return step
+
+
+@pytest.mark.parametrize("nonlinearity, phi", [("identity", lambda a: a), ("sigmoid", jax.nn.sigmoid)])
+def test_nonlinearities_come_from_the_cell_registry(nonlinearity, phi):
+    # the registry's Elman nonlinearities beyond tanh/relu are judged too; a step computing tanh
+    # while declaring another nonlinearity is caught (the planted side)
+    good = JaxCell(_elman(phi), cell="rnn", nonlinearity=nonlinearity)
+    wrong = JaxCell(_elman(jnp.tanh), cell="rnn", nonlinearity=nonlinearity)
+    case = _case("rnn", nonlinearity=nonlinearity)
+    assert all(c.ok for c in _judge(good, case))
+    assert {c.quantity for c in _judge(wrong, case) if not c.ok} >= {"output", "weight_ih_l0"}
+
+
+def test_default_nonlinearity_is_the_registrys_first():
+    assert JaxCell(_elman(jnp.tanh), cell="rnn").nonlinearity == "tanh"
+    assert JaxCell(lstm_step, cell="lstm", params=to_mine).nonlinearity == "tanh"

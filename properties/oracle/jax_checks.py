@@ -38,9 +38,11 @@ from functools import partial
 
 import numpy as np
 
+from bpttcheck.reference.cells import CELLS, cell_spec
+
+from ..judge import compare_results
 from ..runner import PropertyCheck
 from ..strategies import cases, configs
-from ..judge import compare_results
 from .adapters.jax_layouts import layout
 from .common import Guarded, TargetFailure, call_target, check_id
 from .numpy_checks import config_dict
@@ -52,19 +54,18 @@ __all__ = ["BATCH_BUCKET", "JaxCell", "jax_checks", "jax_target", "run_jax_cell"
 #: The batch is padded up to a multiple of this (copies of row 0, zero cotangents).
 BATCH_BUCKET = 4
 
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-
-
 @dataclass(frozen=True, eq=False)
 class JaxCell:
     """A JAX recurrent cell for the ``jax`` kind (see the module docstring).
 
     ``step(params, x_t, state) -> (output_t, state)``: x_t (B, D); state h (B, H), or the
-    tuple (h, c) for an LSTM; output_t must be h_t. ``params``: a function of the torch-named
+    tuple (h, c) for a cell with a cell state (the LSTM); output_t must be h_t. ``cell``: a
+    name in the cell registry (:data:`bpttcheck.reference.cells.CELLS`). ``params``: a function of the torch-named
     cell parameters returning the pytree ``step`` takes, or a layout name. ``make(input_size,
     hidden_size) -> step``, given instead of ``step``, builds a step for cells whose sizes are
-    fixed at construction (flax, haiku, equinox modules). ``nonlinearity``: what an ``rnn``
-    step computes ("tanh" or "relu"). ``bias``: None if the cell handles both torch bias
+    fixed at construction (flax, haiku, equinox modules). ``nonlinearity``: what the step
+    computes, for a cell that takes one (the Elman ``rnn``: "tanh", "relu", …; the registry's
+    ``nonlinearities``, the first by default). ``bias``: None if the cell handles both torch bias
     settings (a layout fills missing biases with zeros), True/False if only one.
     """
 
@@ -72,15 +73,23 @@ class JaxCell:
     cell: str = "lstm"
     params: object = "torch"
     make: object = None
-    nonlinearity: str = "tanh"
+    nonlinearity: str | None = None
     bias: bool | None = None
     name: str = ""
 
     bpttcheck_kind = "jax"  # how the target loader recognises it (class attribute, not a field)
 
     def __post_init__(self):
-        if self.cell not in _GATES:
-            raise TargetError(f"JaxCell(cell={self.cell!r}): expected 'rnn', 'lstm' or 'gru'")
+        if self.cell not in CELLS:
+            raise TargetError(f"JaxCell(cell={self.cell!r}): expected one of {', '.join(map(repr, CELLS))} "
+                              "(the cell registry, bpttcheck.reference.cells)")
+        allowed = cell_spec(self.cell).nonlinearities
+        if self.nonlinearity is None:
+            object.__setattr__(self, "nonlinearity", allowed[0])  # frozen: the default is the registry's
+        if self.nonlinearity not in allowed:
+            raise TargetError(f"JaxCell(cell={self.cell!r}, nonlinearity={self.nonlinearity!r}): expected "
+                              + (f"one of {', '.join(map(repr, allowed))}" if len(allowed) > 1
+                                 else f"{allowed[0]!r} (the {cell_spec(self.cell).title} takes no other)"))
         if (self.step is None) == (self.make is None):
             raise TargetError(f"JaxCell(step={self.step!r}, make={self.make!r}): give exactly one, "
                               "step(params, x_t, state) or make(input_size, hidden_size) -> step")
@@ -92,10 +101,7 @@ class JaxCell:
             raise TargetError(f"JaxCell(params={self.params!r}): expected a function of the torch-named "
                               "parameters or a layout name ('torch', 'flax', 'equinox', 'haiku')")
         if isinstance(self.params, str):
-
             layout(self.params, self.cell)  # refuses an unknown name now, not in the first case
-        if self.nonlinearity not in ("tanh", "relu"):
-            raise TargetError(f"JaxCell(nonlinearity={self.nonlinearity!r}): expected 'tanh' or 'relu'")
         if self.bias not in (None, True, False):
             raise TargetError(f"JaxCell(bias={self.bias!r}): expected None (both), True or False")
 
@@ -141,11 +147,11 @@ class _Engine:
     def __init__(self, target: JaxCell, step, mapping):
         import jax
 
-        lstm = target.cell == "lstm"
+        pair = cell_spec(target.cell).has_cell_state  # the state is (h, c)
 
         def f(tp, x, s):
             y, s2 = step(mapping(tp), x, s)
-            return y, (tuple(s2) if lstm and isinstance(s2, list) else s2)
+            return y, (tuple(s2) if pair and isinstance(s2, list) else s2)
 
         def both(tp, x, s, dy, ds):
             (y, s2), pull = jax.vjp(f, tp, x, s)
@@ -173,7 +179,7 @@ def _decline(target: JaxCell, config: dict):
                      ("proj_size", not config["proj_size"])):
         if not ok:
             raise NotImplementedError(f"{what}: a JaxCell is checked as one unidirectional layer")
-    if target.cell == "rnn" and config["nonlinearity"] != target.nonlinearity:
+    if cell_spec(target.cell).takes_nonlinearity and config["nonlinearity"] != target.nonlinearity:
         raise NotImplementedError(f"nonlinearity={config['nonlinearity']!r}: the step computes {target.nonlinearity}")
     if target.bias is not None and config["bias"] != target.bias:
         raise NotImplementedError(f"bias={config['bias']}: the cell has bias={target.bias} only")
@@ -189,7 +195,7 @@ def run_jax_cell(target: JaxCell, config: dict, params: dict, x, h0, c0, d_outpu
     x = np.asarray(x)
     dtype = x.dtype
     T, B, D = x.shape
-    H, lstm = config["hidden_size"], target.cell == "lstm"
+    H, lstm = config["hidden_size"], cell_spec(target.cell).has_cell_state  # lstm: the state is (h, c)
     Bp = -(-B // BATCH_BUCKET) * BATCH_BUCKET
     rows = np.r_[np.arange(B), np.zeros(Bp - B, dtype=int)]
     pad = lambda a: np.asarray(a, dtype=dtype)[..., rows, :]  # noqa: E731  (batch is the second-last axis)
@@ -233,7 +239,8 @@ def run_jax_cell(target: JaxCell, config: dict, params: dict, x, h0, c0, d_outpu
 def _check_step(y, state, shape, lstm, dtype, t):
     parts = [("output_t", y)] + ([("state[0]", state[0]), ("state[1]", state[1])] if lstm else [("state", state)])
     if lstm and not (isinstance(state, tuple) and len(state) == 2):
-        raise TargetFailure(f"WrongType: step returned state {type(state).__name__}; an LSTM step returns (h, c)")
+        raise TargetFailure(f"WrongType: step returned state {type(state).__name__}; a step of a cell with a "
+                            "cell state (the LSTM) returns (h, c)")
     for name, a in parts:
         if tuple(a.shape) != shape:
             raise TargetFailure(f"WrongShape: step's {name} at t={t} has shape {tuple(a.shape)}, expected {shape} "
@@ -255,7 +262,7 @@ for name, want in [("output", result.output), ("h_n", result.h_n), ("c_n", resul
 
 def _body(target, spec, dtype, drawn_case):
     case = with_initial_states(drawn_case).astype(np.dtype(dtype))
-    case = replace(case, d_c_n=case.d_c_n if case.config.cell == "lstm" else None)
+    case = replace(case, d_c_n=case.d_c_n if cell_spec(case.config.cell).has_cell_state else None)
     ctx = f"{spec} (jax), {dtype}; {case.describe()}"
     rep = lambda: _snippet(spec, case)  # noqa: E731
     got = call_target(f"{spec}: its step under jax.vjp", run_jax_cell, target, config_dict(case.config),

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from bpttcheck.reference.cells import cell_spec
+
 from ..targets import TargetError
 
 __all__ = ["LAYOUTS", "equinox_params", "flax_params", "haiku_params", "layout", "torch_params"]
@@ -40,7 +42,7 @@ def _jnp():
 def _split(tp, name, cell):
     """The gate blocks of ``tp[name]`` (zeros of the right size for a missing bias)."""
     jnp = _jnp()
-    n = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    n = len(cell_spec(cell).gates)
     if name in tp:
         return jnp.split(tp[name], n, axis=0)
     ref = tp["weight_hh"]
@@ -58,7 +60,7 @@ def flax_params(cell, tp):
     bi, bh = _split(tp, "bias_ih", cell), _split(tp, "bias_hh", cell)
     if cell == "lstm":
         out = {}
-        for g, a, b, c, d in zip("ifgo", wi, wh, bi, bh):
+        for g, a, b, c, d in zip(cell_spec(cell).gates, wi, wh, bi, bh):  # flax names them ii, if, …
             out["i" + g] = {"kernel": a.T}
             out["h" + g] = {"kernel": b.T, "bias": c + d}
         return out

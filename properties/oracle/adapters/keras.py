@@ -29,6 +29,8 @@ import warnings
 
 import numpy as np
 
+from bpttcheck.reference.cells import cell_spec
+
 from ..jax_checks import x64
 from ..targets import TargetError
 from .precision import BELOW_FLOAT64_RATIO, BelowFloat64Warning, float64_probe
@@ -40,7 +42,7 @@ __all__ = ["BELOW_FLOAT64_RATIO", "BelowFloat64Warning", "float64_probe", "keras
 
 def _perm(cell):
     """Keras gate blocks in torch's block order (GRU: keras z, r, h <-> torch r, z, n)."""
-    return (1, 0, 2) if cell == "gru" else tuple(range({"rnn": 1, "lstm": 4}[cell]))
+    return (1, 0, 2) if cell == "gru" else tuple(range(len(cell_spec(cell).gates)))
 
 
 def _blocks(a, cell, axis=0):
@@ -175,11 +177,11 @@ def _forward(call, stack, cell, x, h0, c0):
     """Run the stack batch-major; returns output (T, B, H) and per-layer final states."""
     seq, hs, cs = x, [], []
     for i, layer in enumerate(stack):
-        init = [h0[i], c0[i]] if cell == "lstm" else [h0[i]]
+        init = [h0[i], c0[i]] if cell_spec(cell).has_cell_state else [h0[i]]
         out = call(layer, i, seq, init)
         seq = out[0]
         hs.append(out[1])
-        if cell == "lstm":
+        if cell_spec(cell).has_cell_state:
             cs.append(out[2])
     return seq, hs, cs
 
@@ -189,7 +191,7 @@ def _torch_run(stack, cell, bias, dtype, x, h0, c0, d_output, d_h_n, d_c_n):
 
     t = lambda a: torch.tensor(np.asarray(a), requires_grad=True)  # noqa: E731
     xb, h0t = t(np.swapaxes(x, 0, 1)), t(h0)
-    c0t = t(c0) if cell == "lstm" else None
+    c0t = t(c0) if cell_spec(cell).has_cell_state else None
     weights = [[w.value for w in _weights(layer, bias)] for layer in stack]
     seq, hs, cs = _forward(lambda layer, i, s, init: layer(s, initial_state=init), stack, cell, xb, h0t, c0t)
     h_n, c_n = torch.stack(hs), (torch.stack(cs) if cs else None)
@@ -214,30 +216,30 @@ def _jax_run(stack, cell, bias, dtype, x, h0, c0, d_output, d_h_n, d_c_n):
     import jax
     import jax.numpy as jnp
 
-    if True:  # already inside the adapter's x64 scope
-        state = [([v.value for v in layer.trainable_variables], [v.value for v in layer.non_trainable_variables])
-                 for layer in stack]
-        order = [[[id(w) for w in layer.trainable_variables].index(id(w)) for w in _weights(layer, bias)]
-                 for layer in stack]
+    # already inside the adapter's x64 scope
+    state = [([v.value for v in layer.trainable_variables], [v.value for v in layer.non_trainable_variables])
+             for layer in stack]
+    order = [[[id(w) for w in layer.trainable_variables].index(id(w)) for w in _weights(layer, bias)]
+             for layer in stack]
 
-        def f(trainables, xb, h0, c0):
-            def call(layer, i, s, init):
-                out, _ = layer.stateless_call(trainables[i], state[i][1], s, initial_state=init)
-                return out
-            seq, hs, cs = _forward(call, stack, cell, xb, h0, c0)
-            return seq, jnp.stack(hs), (jnp.stack(cs) if cs else None)
+    def f(trainables, xb, h0, c0):
+        def call(layer, i, s, init):
+            out, _ = layer.stateless_call(trainables[i], state[i][1], s, initial_state=init)
+            return out
+        seq, hs, cs = _forward(call, stack, cell, xb, h0, c0)
+        return seq, jnp.stack(hs), (jnp.stack(cs) if cs else None)
 
-        args = ([s[0] for s in state], jnp.asarray(np.swapaxes(x, 0, 1)), jnp.asarray(h0),
-                jnp.asarray(c0) if cell == "lstm" else None)
-        (seq, h_n, c_n), pull = jax.vjp(f, *args)
-        cot = (jnp.asarray(np.swapaxes(d_output, 0, 1)), jnp.asarray(d_h_n),
-               jnp.asarray(d_c_n) if c_n is not None else None)
-        g_tr, g_x, g_h0, g_c0 = pull(cot)
-        out = {"output": np.swapaxes(np.asarray(seq), 0, 1), "h_n": np.asarray(h_n),
-               "input": np.swapaxes(np.asarray(g_x), 0, 1), "h0": np.asarray(g_h0)}
-        if c_n is not None:
-            out.update(c_n=np.asarray(c_n), c0=np.asarray(g_c0))
-        for i in range(len(stack)):
-            gs = [np.asarray(g_tr[i][j]) for j in order[i]]
-            out.update(_to_torch(cell, gs + [None] * (3 - len(gs)), i, bias))
+    args = ([s[0] for s in state], jnp.asarray(np.swapaxes(x, 0, 1)), jnp.asarray(h0),
+            jnp.asarray(c0) if cell_spec(cell).has_cell_state else None)
+    (seq, h_n, c_n), pull = jax.vjp(f, *args)
+    cot = (jnp.asarray(np.swapaxes(d_output, 0, 1)), jnp.asarray(d_h_n),
+           jnp.asarray(d_c_n) if c_n is not None else None)
+    g_tr, g_x, g_h0, g_c0 = pull(cot)
+    out = {"output": np.swapaxes(np.asarray(seq), 0, 1), "h_n": np.asarray(h_n),
+           "input": np.swapaxes(np.asarray(g_x), 0, 1), "h0": np.asarray(g_h0)}
+    if c_n is not None:
+        out.update(c_n=np.asarray(c_n), c0=np.asarray(g_c0))
+    for i in range(len(stack)):
+        gs = [np.asarray(g_tr[i][j]) for j in order[i]]
+        out.update(_to_torch(cell, gs + [None] * (3 - len(gs)), i, bias))
     return out

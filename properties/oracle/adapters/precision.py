@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpttcheck.reference import RecurrentConfig
+from bpttcheck.reference.cells import cell_spec
 
 from ...strategies import make_case
 from ..numpy_checks import config_dict
@@ -43,7 +44,7 @@ def _worst_relative_error(fn, case) -> float:
     if result.c_n is not None:
         want["c_n"] = result.c_n
     got = fn(config_dict(case.config), dict(case.params), case.x, case.h0, case.c0, case.d_output, case.d_h_n,
-             case.d_c_n if case.config.cell == "lstm" else None)
+             case.d_c_n if cell_spec(case.config.cell).has_cell_state else None)
     worst = 0.0
     for k, e in want.items():
         scale = float(np.max(np.abs(e))) or 1.0
