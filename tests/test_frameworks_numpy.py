@@ -88,3 +88,17 @@ def test_probe_does_not_warn_by_itself():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         float64_probe(reference_numpy, "rnn")
+
+
+def test_every_listing_of_kinds_comes_from_the_registry():
+    import argparse
+
+    from bpttcheck.commands.verify import add_arguments
+    from bpttcheck.properties.oracle.kinds import KINDS, describe
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert "jax" in KINDS and "  jax " in parser.epilog and "jax" in describe()
+    # the kinds that may name a cell are the registry's names_cell rows, numpy among them
+    assert "module, cell and numpy may name the cell" in parser.epilog
+    assert "module, cell and numpy may add the cell" in describe()

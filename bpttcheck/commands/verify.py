@@ -32,8 +32,10 @@ EXIT_HELP = f"""exit status:
 
 
 def _kinds_help() -> str:
+    named = [k.name for k in REGISTRY if k.names_cell]  # the registry says which kinds take "kind:cell"
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
     return "kinds:\n" + "\n".join(f"  {k.name:<11}{k.protocol}" for k in REGISTRY) + \
-        "\n  (module and cell may name the cell: --kind module:lstm)"
+        f"\n  ({listed} may name the cell: --kind {named[0]}:lstm, --kind {named[-1]}:gru)"
 
 
 def add_arguments(parser) -> None:

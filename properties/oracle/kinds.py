@@ -208,7 +208,7 @@ def get(name: str) -> Kind:
 
 
 def describe() -> str:
-    """The kinds for a help text: "module, cell, … (module and cell may name the cell: module:lstm)"."""
+    """The kinds for a help text: "module, cell, … (module, cell and numpy may add the cell, e.g. 'module:lstm')"."""
     cells = [k.name for k in REGISTRY if k.names_cell]
     return (", ".join(KINDS) + f" ({_listed(cells, 'and')} may add the cell, e.g. '{cells[0]}:lstm')" if cells
             else ", ".join(KINDS))
