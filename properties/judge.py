@@ -61,6 +61,11 @@ def truncated_gradients(case, scheme) -> dict:
     return pair_sum(c.config, c.params, c.x, c.d_output, scheme, c.h0, c.c0)
 
 
+#: Σ|terms| judges alone where its resolution is this far inside the goal; coarser than that,
+#: the measured allowance is computed too and the sharper of the two judges.
+_COMFORT = 1e-2
+
+
 def condition_of(case) -> str:
     """What makes a case hard, in the words of an inconclusive verdict: "σ_max·γ = 3.0, T = 50"."""
     parts = []
@@ -82,9 +87,10 @@ def case_tolerances(case, expected: dict, *, precision: str = "float64", compute
     quantities (default: the reference's forward and full BPTT). ``forward``: the float64
     case's forward result, and ``base`` the float64 ``compute(case)``, when the caller has them.
 
-    Where that allowance is vacuous — coarser than the precision's resolution goal, or not
-    finite (the magnitude sweep overflows on long or expansive cases) — the quantity is judged
-    on the measured spread of the reference instead (:func:`~bpttcheck.properties.tolerance.measured_tolerance`,
+    Where that allowance is loose — coarser than a hundredth of the precision's resolution goal
+    — or vacuous (coarser than the goal, or not finite: the magnitude sweep overflows on long or
+    expansive cases), the measured spread of the reference is computed too and the sharper of
+    the two judges (:func:`~bpttcheck.properties.tolerance.measured_tolerance`,
     computed once per case and only when needed). A quantity that is coarse even so carries the
     case's condition, and its comparison is inconclusive.
     """
@@ -101,15 +107,19 @@ def case_tolerances(case, expected: dict, *, precision: str = "float64", compute
         tol = implementation_tolerance(precision, T=case.T, scale=scale, magnitude=mags.get(quantity),
                                        sensitivity=sens.get(quantity))
         resolution, _ = resolution_of(tol, exp)
-        if not resolution <= get_precision(precision).resolution_goal:
+        goal = get_precision(precision).resolution_goal
+        if not resolution <= goal * _COMFORT:
             if spread is None:
                 spread = rounding_spread(case64, sens_precision, seed=case.seed % 2**32 + 1, compute=compute,
                                          base=base)
-            tol = measured_tolerance(precision, T=case.T, scale=scale if np.isfinite(scale) else 1.0,
-                                     spread=spread.get(quantity, 0.0), sensitivity=sens.get(quantity),
-                                     condition=condition)
-        else:
-            tol = replace(tol, condition=condition)
+            measured = measured_tolerance(precision, T=case.T, scale=scale if np.isfinite(scale) else 1.0,
+                                          spread=spread.get(quantity, 0.0), sensitivity=sens.get(quantity),
+                                          condition=condition)
+            # both are allowances for the same rounding: the sharper one judges (Σ|terms| is a
+            # bound; where it is loose or vacuous the measured spread is the better estimate)
+            if not resolution <= resolution_of(measured, exp)[0]:
+                tol = measured
+        tol = replace(tol, condition=condition)
         out[quantity] = tol
     return out
 
