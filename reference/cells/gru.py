@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..activations import sigmoid, tanh_into
+from ..activations import LOW_SIGMOID, refine_low_sigmoid, sigmoid, tanh_into
 from ..cellops import diag, input_and_weight_grads, input_projection
 from ..cellspec import CellSpec
 
@@ -42,7 +42,12 @@ BLOCK_ELEMENTS = 2**16
 
 
 def forward(x, w, h0, c0, mask, nonlinearity=None, keep=True):
-    """Returns ``(y (T,B,H), h_T, None, cache)``; ``keep=False`` skips the cache (None)."""
+    """Returns ``(y (T,B,H), h_T, None, cache)``; ``keep=False`` skips the cache (None).
+    Saturated r, z gates are refined as in the LSTM's forward."""
+    return _forward(x, w, h0, mask, keep, refine=False) or _forward(x, w, h0, mask, keep, refine=True)
+
+
+def _forward(x, w, h0, mask, keep, refine):
     T = x.shape[0]
     H = w["weight_hh"].shape[-2] // 3
     # σ(a) = ½ + ½·tanh(a/2) for r and z: the inner ½ is folded into their rows once per call
@@ -63,9 +68,13 @@ def forward(x, w, h0, c0, mask, nonlinearity=None, keep=True):
             gh += b_hh
         rz = A[t, ..., : 2 * H]
         rz += gh[..., : 2 * H]
+        if refine:
+            pre = 2.0 * rz
         tanh_into(rz, rz)
         rz *= 0.5
         rz += 0.5
+        if refine:
+            refine_low_sigmoid(rz, pre)
         GHn[t] = gh[..., 2 * H :]
         np.multiply(rz[..., :H], GHn[t], out=gh[..., 2 * H :])
         n = A[t, ..., 2 * H :]
@@ -77,6 +86,8 @@ def forward(x, w, h0, c0, mask, nonlinearity=None, keep=True):
         h += n
         if mask is not None:
             np.copyto(h, Hs[t], where=~mask[t])
+    if not refine and T and A[..., : 2 * H].real.min() < LOW_SIGMOID:
+        return None  # a saturated gate: run again, refining it
     y = Hs[1:] if mask is None else np.where(mask, Hs[1:], 0)
     if not keep:  # a forward-only call (finite differences): no backward arrays
         return y, Hs[T], None, None

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..activations import sigmoid, tanh_into
+from ..activations import LOW_SIGMOID, refine_low_sigmoid, sigmoid, tanh_into
 from ..cellops import diag, input_and_weight_grads, input_projection
 from ..cellspec import CellSpec
 
@@ -61,7 +61,16 @@ def forward(x, w, h0, c0, mask, nonlinearity=None, keep=True):
 
     Each step works in place on its own rows of the gate array and preallocated buffers, so
     its arrays stay in cache; nothing is computed for the backward here (see :func:`backward`).
+
+    σ as ½ + ½·tanh(a/2) is accurate to ±u absolute only: a saturated gate (σ ≪ 1) loses its
+    relative digits, and a tiny output o⊙tanh(c) with it. A layer whose gates all stayed
+    above σ(−4) (one vectorised test after the pass) is exact enough; one that did not runs
+    again with those gates recomputed relative-accurately at every step.
     """
+    return _forward(x, w, h0, c0, mask, keep, refine=False) or _forward(x, w, h0, c0, mask, keep, refine=True)
+
+
+def _forward(x, w, h0, c0, mask, keep, refine):
     T = x.shape[0]
     H = w["weight_hh"].shape[-2] // 4
     W_hr_T = None if w.get("weight_hr") is None else w["weight_hr"].swapaxes(-1, -2)
@@ -80,9 +89,14 @@ def forward(x, w, h0, c0, mask, nonlinearity=None, keep=True):
         a = A[t]
         np.matmul(Hs[t], W_hh_T, out=gh)
         a += gh
+        if refine:
+            pre = 2.0 * a
+            pre[..., 2 * H : 3 * H] = 0.0  # the g block is a tanh: accurate as it is
         tanh_into(a, a)
         a *= scale
         a += shift
+        if refine:
+            refine_low_sigmoid(a, pre)
         c = Cs[t + 1]
         np.multiply(a[..., H : 2 * H], Cs[t], out=c)
         np.multiply(a[..., :H], a[..., 2 * H : 3 * H], out=ig)
@@ -96,6 +110,8 @@ def forward(x, w, h0, c0, mask, nonlinearity=None, keep=True):
         if mask is not None:
             np.copyto(Hs[t + 1], Hs[t], where=~mask[t])
             np.copyto(c, Cs[t], where=~mask[t])
+    if not refine and T and min(A[..., : 2 * H].real.min(), A[..., 3 * H :].real.min()) < LOW_SIGMOID:
+        return None  # a saturated gate: run again, refining it
     y = Hs[1:] if mask is None else np.where(mask, Hs[1:], 0)
     if not keep:  # a forward-only call (finite differences): no backward arrays
         return y, Hs[T], Cs[T], None
