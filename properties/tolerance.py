@@ -191,7 +191,15 @@ def implementation_tolerance(
         extra = c * np.asarray(sensitivity)
         why += f" + {c:g}·(the result's shift under u-relative data perturbations)"
     mag = None if magnitude is None else np.asarray(magnitude)
-    return Tolerance(atol=r * scale, rtol=r, why=why, magnitude=mag, extra=extra, precision=precision)
+    floor = c * _smallest_normal(row.storage)
+    if floor > r * scale:  # values below the storage's normal range flush or lose digits
+        why += f"; at least {c:g}·(smallest normal {row.storage}) = {floor:.1e} (underflow)"
+    return Tolerance(atol=max(r * scale, floor), rtol=r, why=why, magnitude=mag, extra=extra, precision=precision)
+
+
+def _smallest_normal(storage: str) -> float:
+    # bfloat16 has float32's exponent range; NumPy knows the others
+    return float(np.finfo(np.float32 if storage == "bfloat16" else np.dtype(storage)).tiny)
 
 
 #: Safety factor on the measured spread of the reference (see :func:`measured_tolerance`).
