@@ -44,7 +44,9 @@ def case_snippet(case, check: str = "") -> str:
         "grads = backward(params, result, d_output, d_h_n, d_c_n)",
         "case = Case(config=config, params=params, x=x, h0=h0, c0=c0, "
         "lengths=None if lengths is None else np.array(lengths), "
-        f"batch_first={case.batch_first}, d_output=d_output, d_h_n=d_h_n, d_c_n=d_c_n, seed={int(case.seed)})",
+        f"batch_first={case.batch_first}, d_output=d_output, d_h_n=d_h_n, d_c_n=d_c_n, seed={int(case.seed)}"
+        + "".join(f", {k}={getattr(case, k)!r}" for k in ("magnitude", "unbatched", "enforce_sorted")
+                  if getattr(case, k, None) not in (None, False, "unit")) + ")",
     ]
     if check:
         lines.append(check.rstrip())

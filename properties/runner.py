@@ -24,6 +24,11 @@ holding it are not even tried. The verdict on what is left stands: ``pass`` with
 ``declines=["num_layers ≥ 2", "relu"]``; a target that returns for some cases of a value and
 raises for others fails (``TargetRaised``); a check whose every case was declined is
 ``unsupported`` with the target's own message in full.
+
+**Coverage phases**: a check with ``coverage(profile)`` runs, after its main draw passes, each
+phase (a few cases of one region — deep, saturated, long, … — see
+:mod:`bpttcheck.properties.case_space`) through the same per-case loop; the first failure ends
+the check and its report names the phase.
 """
 
 from __future__ import annotations
@@ -75,6 +80,9 @@ class PropertyCheck:
     options: Callable | None = None
     target: str = ""
     kind: str = ""
+    #: ``coverage(profile) -> [Phase]`` (label, strategy, max_examples): regions run after the
+    #: main draw passes (bpttcheck.properties.case_space), each shrinking within itself
+    coverage: Callable | None = None
 
     @property
     def check_id(self) -> str:
@@ -321,16 +329,28 @@ def run_check(check: PropertyCheck, profile: str = "dev", seed: int | None = Non
             progress(f"{tracker.cases} cases")
 
     test = hypothesis_seed(seed)(prop) if seed is not None else prop
+    # The coverage phases rewrap the same inner function (so its derandomized seed is the same)
+    # around their own strategies; they run, in order, only while everything before passed.
+    phases = [("", test)]
+    for phase in (check.coverage(profile) if check.coverage is not None else ()):
+        again = settings(base, max_examples=phase.max_examples)(given(phase.strategy)(prop.hypothesis.inner_test))
+        phases.append((phase.label, hypothesis_seed(seed)(again) if seed is not None else again))
     start = time.perf_counter()
     status, message, failing = Status.PASS, "", None
-    try:
-        test()
-    except _SearchOver:
-        pass
-    except Unsatisfiable:  # every case rejected: the declines decide below
-        pass
-    except Exception as exc:  # a mismatch, a crashing implementation or an oracle bug: report, don't die
-        status, message, failing = _verdict(exc)
+    for label, test in phases:
+        try:
+            test()
+        except _SearchOver:
+            pass
+        except Unsatisfiable:  # every case rejected: the declines decide below
+            pass
+        except Exception as exc:  # a mismatch, a crashing implementation or an oracle bug: report, don't die
+            status, message, failing = _verdict(exc)
+            if label:  # said before the reproducer, which a user copies up to its end
+                note = f"\n  found in the coverage phase: {label}"
+                head, sep, tail = message.partition("\n  reproduce:")
+                message = head + note + sep + tail
+            break
     declines, raised = loop.declines.verdict()
     if status == Status.PASS:
         if raised:

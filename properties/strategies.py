@@ -5,6 +5,15 @@ still fail; array values come from a drawn seed (which shrinks to 0), and the re
 the values themselves. W_hh is drawn with a chosen largest singular value σ_max (SPEC §6 states
 the stability bounds in σ_max, not in the spectral radius): ``regime="contractive"`` gives
 γ·σ_max < 1, ``"critical"`` γ·σ_max = 1, ``"expansive"`` γ·σ_max > 1.
+
+A case's ``magnitude`` places its pre-activations: ``"unit"`` (torch's default scale),
+``"saturated"`` (input weights and biases scaled so the median |pre-activation| of the first
+layer is 15-40: every gate and tanh works in its flat tails) or ``"overflow"`` (|x| ~ 1e3: a
+naive ``exp`` of a pre-activation overflows). ``unbatched`` marks a case whose target sees
+torch's unbatched form — x (T, D), states (L·dirs, H), a cell's (D,) and (H,) — while the case
+holds B = 1 and the reference runs batched (the conversion is at the edge, in the torch adapter).
+``enforce_sorted`` marks padded lengths sorted longest first, packed with ``enforce_sorted=True``.
+Which regions each check covers, per profile, is :mod:`bpttcheck.properties.case_space`.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from bpttcheck.reference.validation import check_choice, check_int, check_length
 from .reproduce import case_snippet
 
 __all__ = [
+    "MAGNITUDES",
     "REGIMES",
     "Case",
     "cases",
@@ -33,6 +43,12 @@ __all__ = [
 ]
 
 REGIMES = ("contractive", "critical", "expansive")
+MAGNITUDES = ("unit", "saturated", "overflow")
+
+#: median |pre-activation| of the first layer in a "saturated" case (drawn in this range)
+SATURATION = (15.0, 40.0)
+#: the scale of the inputs of an "overflow" case: exp(1e3) = inf in float64 and in float32
+OVERFLOW_INPUT_SCALE = 1e3
 
 
 def sigma_for_regime(regime: str, gamma: float, rng: np.random.Generator) -> float:
@@ -75,6 +91,9 @@ class Case:
     d_c_n: np.ndarray | None = field(repr=False, default=None)
     sigma_max: float | None = None
     seed: int = 0
+    magnitude: str = "unit"
+    unbatched: bool = False
+    enforce_sorted: bool = False
 
     @property
     def T(self) -> int:
@@ -92,12 +111,41 @@ class Case:
         parts = [self.config.describe(), f"T={self.T}", f"B={self.B}"]
         if self.lengths is not None:
             parts.append(f"lengths={list(map(int, self.lengths))}")
+            if self.enforce_sorted:
+                parts.append("enforce_sorted=True")
+        if self.unbatched:
+            parts.append("unbatched input")
         if self.batch_first:
             parts.append("batch_first")
         if self.sigma_max is not None:
             parts.append(f"σ_max(W_hh)={self.sigma_max:.3g}")
+        if self.magnitude == "saturated":
+            parts.append("saturated pre-activations")
+        elif self.magnitude == "overflow":
+            parts.append("|x|~1e3")
         parts.append(str(self.dtype))
         return ", ".join(parts)
+
+    def option_values(self) -> dict:
+        """The case's option values (what a target may decline, see
+        :func:`bpttcheck.properties.runner.option_values`): layers, bias, nonlinearity,
+        direction, projection, layout, input form (Tensor, unbatched Tensor, PackedSequence and
+        whether its lengths were sorted) and whether hx is given."""
+        c = self.config
+        values = {"num_layers": c.num_layers, "bias": bool(c.bias)}
+        if cell_spec(c.cell).takes_nonlinearity:
+            values["nonlinearity"] = c.nonlinearity
+        values["bidirectional"] = bool(c.bidirectional)
+        if c.proj_size:
+            values["proj_size"] = "proj_size > 0"
+        values["batch_first"] = bool(self.batch_first)
+        if self.lengths is not None:
+            values["input"] = "PackedSequence"
+            values["enforce_sorted"] = bool(self.enforce_sorted)
+        else:
+            values["input"] = "unbatched Tensor" if self.unbatched else "Tensor"
+        values["hx"] = "given" if self.h0 is not None else "None"
+        return values
 
     def astype(self, dtype) -> "Case":
         conv = lambda a: None if a is None else a.astype(dtype)  # noqa: E731
@@ -144,17 +192,29 @@ def make_case(
     lengths=None,
     batch_first: bool = False,
     with_state_cotangents: bool = True,
+    magnitude: str = "unit",
+    unbatched: bool = False,
+    enforce_sorted: bool = False,
 ) -> Case:
     """A case drawn from ``seed``: weights ±1/√H (W_hh rescaled to ``sigma_max`` if given),
     standard normal inputs, initial states and cotangents. Padding positions of the output
-    cotangent are zero (the output there is a constant 0)."""
+    cotangent are zero (the output there is a constant 0). ``magnitude``, ``unbatched`` and
+    ``enforce_sorted``: see the module docstring (an unbatched case has B = 1 and no lengths;
+    ``enforce_sorted`` needs lengths sorted longest first)."""
     if not isinstance(config, RecurrentConfig):
         fail("config", config, "a RecurrentConfig")
     T, B = check_int("T", T, minimum=1), check_int("B", B, minimum=1)
     if np.dtype(dtype).kind not in "fc":
         fail("dtype", dtype, "a floating-point or complex dtype such as numpy.float64")
+    check_choice("magnitude", magnitude, MAGNITUDES)
     if lengths is not None:
         lengths = check_lengths(lengths, T, B)  # the forward's own rule
+    if unbatched and (B != 1 or lengths is not None):
+        fail("unbatched", unbatched, f"False for B={B}{' with lengths' if lengths is not None else ''}: "
+             "an unbatched case holds one sequence (B=1) and no PackedSequence")
+    if enforce_sorted and (lengths is None or np.any(np.diff(np.asarray(lengths)) > 0)):
+        fail("enforce_sorted", enforce_sorted, "False unless lengths are given sorted longest first, "
+             "as pack_padded_sequence(..., enforce_sorted=True) requires")
     rng = np.random.default_rng(seed)
     params = init_params(config, rng, np.float64)
     if sigma_max is not None:
@@ -162,6 +222,10 @@ def make_case(
     LD = config.num_layers * config.num_directions
     P, H = config.output_size, config.hidden_size
     x = rng.standard_normal((T, B, config.input_size))
+    if magnitude == "overflow":
+        x *= OVERFLOW_INPUT_SCALE
+    elif magnitude == "saturated":
+        params = _saturate(params, x, float(rng.uniform(*SATURATION)))
     h0 = 0.5 * rng.standard_normal((LD, B, P)) if with_h0 else None
     carries_c = cell_spec(config.cell).has_cell_state
     c0 = 0.5 * rng.standard_normal((LD, B, H)) if with_h0 and carries_c else None
@@ -173,8 +237,23 @@ def make_case(
     d_c = rng.standard_normal((LD, B, H)) if with_state_cotangents and carries_c else None
     if batch_first:
         x, d_out = x.transpose(1, 0, 2).copy(), d_out.transpose(1, 0, 2).copy()
-    case = Case(config, params, x, h0, c0, lengths, batch_first, d_out, d_h, d_c, sigma_max, seed)
+    case = Case(config, params, x, h0, c0, lengths, batch_first, d_out, d_h, d_c, sigma_max, seed,
+                magnitude=magnitude, unbatched=bool(unbatched), enforce_sorted=bool(enforce_sorted))
     return case.astype(dtype) if np.dtype(dtype) != np.float64 else case
+
+
+def _saturate(params: dict, x: np.ndarray, target: float) -> dict:
+    """Scale every ``weight_ih_*`` and bias by one factor so that the median |W_ih x + b| of the
+    first layer is ``target`` (its inputs are x; the layers above see states of size ~1, so
+    the same factor saturates them too). W_hh keeps its σ_max regime."""
+    w = params["weight_ih_l0"]
+    pre = x @ w.T
+    for b in ("bias_ih_l0", "bias_hh_l0"):
+        if b in params:
+            pre = pre + params[b]
+    median = float(np.median(np.abs(pre)))
+    s = target / median if median > 0 else target
+    return {k: (v * s if k.startswith(("weight_ih", "bias")) else v) for k, v in params.items()}
 
 
 @st.composite
@@ -187,27 +266,37 @@ def configs(
     bidirectional=None,
     proj=None,
     bias=None,
+    min_layers: int = 1,
+    min_size: int = 1,
 ) -> RecurrentConfig:
     """Recurrent configurations. ``bidirectional``/``proj``/``bias``: None draws, a bool fixes.
 
     ``cells`` defaults to every registered cell; checks against torch pass
     ``cells=TORCH_CELLS``. A nonlinearity is drawn (among ``activations``) only for a cell that
-    takes one."""
+    takes one. ``proj=True`` always projects (hidden ≥ 2 for a cell with a projection), so a
+    proj_size group never draws an unprojected case. Layers are drawn in
+    [min_layers, max_layers] and shrink towards ``min_layers``; sizes in [min_size, max_size]."""
     cell = draw(st.sampled_from(cells))
     spec = cell_spec(cell)
-    hidden = draw(st.integers(1, max_size))
+    forced_proj = bool(proj) and spec.projection
+    low = max(min_size, 2) if forced_proj else min_size
+    hidden = draw(st.integers(low, max(low, max_size)))
     use_proj = spec.projection and hidden > 1 and (draw(st.booleans()) if proj is None else proj)
     return RecurrentConfig(
         cell=cell,
-        input_size=draw(st.integers(1, max_size)),
+        input_size=draw(st.integers(min_size, max(min_size, max_size))),
         hidden_size=hidden,
-        num_layers=draw(st.integers(1, max_layers)),
+        num_layers=draw(st.integers(min_layers, max(min_layers, max_layers))),
         nonlinearity=(draw(st.sampled_from([a for a in activations if a in spec.nonlinearities]))
                       if spec.takes_nonlinearity else spec.nonlinearities[0]),
         bias=draw(st.booleans()) if bias is None else bias,
         bidirectional=draw(st.booleans()) if bidirectional is None else bidirectional,
         proj_size=draw(st.integers(1, hidden - 1)) if use_proj else 0,
     )
+
+
+def _gamma(config) -> float:
+    return GAMMA[config.nonlinearity] if cell_spec(config.cell).takes_nonlinearity else 1.0
 
 
 @st.composite
@@ -217,24 +306,48 @@ def cases(
     max_T: int = 6,
     max_B: int = 3,
     dtype=np.float64,
-    regime: str | None = None,
+    regime=None,
     lengths=None,
     batch_first=None,
+    *,
+    min_T: int = 1,
+    min_B: int = 1,
+    magnitude: str = "unit",
+    unbatched: bool = False,
+    sorted_lengths=None,
+    unequal_lengths: bool = False,
+    with_h0=None,
 ) -> Case:
-    """Whole cases. ``regime`` fixes the σ_max regime of W_hh (None: torch's default init);
-    ``lengths``: None draws whether to pad, True/False forces it."""
+    """Whole cases. ``regime`` fixes the σ_max regime of W_hh (None: torch's default init; a
+    tuple draws one of its entries, None among them meaning the default init); ``lengths``:
+    None draws whether to pad, True always pads (a PackedSequence even at T = 1), False never.
+
+    The rest place the case in the space a check covers (:mod:`~bpttcheck.properties.case_space`):
+    T in [min_T, max_T] and B in [min_B, max_B] (shrinking towards the minima); ``magnitude``
+    (see the module docstring); ``unbatched`` (B = 1, torch's unbatched input form; never with
+    lengths); ``sorted_lengths`` True sorts the lengths longest first and packs with
+    ``enforce_sorted=True``, False keeps them in drawn order, None draws which; with
+    ``unequal_lengths`` (and T ≥ 2, B ≥ 2) the lengths are not all equal; ``with_h0`` None
+    draws whether hx is given."""
     config = draw(config_strategy if config_strategy is not None else configs())
-    T = draw(st.integers(1, max_T))
-    B = draw(st.integers(1, max_B))
+    T = draw(st.integers(min_T, max(min_T, max_T)))
+    B = 1 if unbatched else draw(st.integers(min_B, max(min_B, max_B)))
     seed = draw(st.integers(0, 2**32 - 1))
+    if isinstance(regime, (tuple, list)):
+        regime = draw(st.sampled_from(tuple(regime)))
     sigma = None
     if regime is not None:
-        gamma = GAMMA[config.nonlinearity] if cell_spec(config.cell).takes_nonlinearity else 1.0
-        sigma = sigma_for_regime(regime, gamma, np.random.default_rng(seed + 1))
-    use_lengths = draw(st.booleans()) if lengths is None else lengths
-    lens = None
-    if use_lengths and T > 1:
+        sigma = sigma_for_regime(regime, _gamma(config), np.random.default_rng(seed + 1))
+    use_lengths = (draw(st.booleans()) if lengths is None else lengths) and not unbatched
+    lens, ordered = None, False
+    if use_lengths and (T > 1 or lengths is True):
         lens = [draw(st.integers(1, T)) for _ in range(B)]
+        if unequal_lengths and T > 1 and B > 1 and len(set(lens)) == 1:
+            lens[-1] = lens[-1] - 1 if lens[-1] > 1 else T  # one length differs from the others
+        ordered = draw(st.booleans()) if sorted_lengths is None else bool(sorted_lengths)
+        if ordered:
+            lens = sorted(lens, reverse=True)
     bf = draw(st.booleans()) if batch_first is None else batch_first
-    return make_case(config, T=T, B=B, seed=seed, dtype=dtype, sigma_max=sigma,
-                     lengths=lens, batch_first=bf, with_h0=draw(st.booleans()))
+    h0 = draw(st.booleans()) if with_h0 is None else with_h0
+    return make_case(config, T=T, B=B, seed=seed, dtype=dtype, sigma_max=sigma, lengths=lens, batch_first=bf,
+                     with_h0=h0, magnitude=magnitude, unbatched=unbatched, enforce_sorted=ordered)

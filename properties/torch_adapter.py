@@ -302,13 +302,16 @@ def _finish(torch, named, leaves, values, case, call):
 
 
 def _initial_states(torch, case, tdt, device):
-    """h0 and c0 as leaves; an LSTM given h0 without c0 starts from c0 = 0 (torch needs both)."""
+    """h0 and c0 as leaves; an LSTM given h0 without c0 starts from c0 = 0 (torch needs both).
+    An unbatched case's states are (L·dirs, P) and (L·dirs, H)."""
     cfg = case.config
-    h0 = _leaf(torch, case.h0, tdt, device)
+    unbatched = getattr(case, "unbatched", False)
+    form = (lambda a: _unbatch(a, 1)) if unbatched else (lambda a: a)  # noqa: E731
+    h0 = _leaf(torch, form(case.h0), tdt, device)
     c0_values = case.c0
     if cell_spec(cfg.cell).has_cell_state and case.h0 is not None and c0_values is None:
         c0_values = np.zeros(np.shape(case.h0)[:2] + (cfg.hidden_size,))
-    return h0, _leaf(torch, c0_values, tdt, device)
+    return h0, _leaf(torch, form(c0_values), tdt, device)
 
 
 def run_module(module, case, *, device="cpu", dtype="float64", out_dtype=None, call=_direct, context="",
@@ -317,12 +320,14 @@ def run_module(module, case, *, device="cpu", dtype="float64", out_dtype=None, c
     torch = require_torch()
     cfg = case.config
     tdt = getattr(torch, dtype)
-    x = _leaf(torch, case.x, tdt, device)
+    unbatched = getattr(case, "unbatched", False)
+    x = _leaf(torch, _unbatch(case.x, 0 if case.batch_first else 1) if unbatched else case.x, tdt, device)
     h0, c0 = _initial_states(torch, case, tdt, device)
     inp = x
     if case.lengths is not None:
         inp = torch.nn.utils.rnn.pack_padded_sequence(x, torch.as_tensor(np.asarray(case.lengths)),
-                                                      batch_first=case.batch_first, enforce_sorted=False)
+                                                      batch_first=case.batch_first,
+                                                      enforce_sorted=bool(getattr(case, "enforce_sorted", False)))
     carries_c = cell_spec(cfg.cell).has_cell_state
     hx = h0 if not carries_c or h0 is None else (h0, c0)
     before = snapshot(x, h0, c0)
@@ -351,13 +356,37 @@ def run_module(module, case, *, device="cpu", dtype="float64", out_dtype=None, c
     P, H = cfg.output_size, cfg.hidden_size
     out_shape = (B, case.T, cfg.num_directions * P) if case.batch_first else (case.T, B, cfg.num_directions * P)
     want = out_dtype or tdt
+    if unbatched:  # torch's unbatched form: (T, dirs·P) and (L·dirs, P), whatever batch_first says
+        _expect("output", out, (case.T, cfg.num_directions * P), want, context)
+        _expect("h_n", h_n, (LD, P), want, context)
+        if c_n is not None:
+            _expect("c_n", c_n, (LD, H), want, context)
+        out = out.unsqueeze(0 if case.batch_first else 1)
+        h_n, c_n = h_n.unsqueeze(1), None if c_n is None else c_n.unsqueeze(1)
     _expect("output", out, out_shape, want, context)
     _expect("h_n", h_n, (LD, B, P), want, context)
     if c_n is not None:
         _expect("c_n", c_n, (LD, B, H), want, context)
     leaves = {"input": x, "h0": h0, "c0": c0 if case.c0 is not None else None}
-    return _finish(torch, dict(module.named_parameters()), leaves,
-                   {"output": out, "h_n": h_n, "c_n": c_n}, case, call)
+    return _batched(case, _finish(torch, dict(module.named_parameters()), leaves,
+                                  {"output": out, "h_n": h_n, "c_n": c_n}, case, call))
+
+
+def _unbatch(a, axis):
+    """The unbatched form of a batch-of-one array (None stays None)."""
+    return None if a is None else np.take(np.asarray(a), 0, axis=axis)
+
+
+def _batched(case, res: dict) -> dict:
+    """Results of an unbatched run reshaped to the case's batched shapes (the leaves' gradients
+    come back in the unbatched form the target saw)."""
+    if not getattr(case, "unbatched", False):
+        return res
+    shapes = {"input": np.shape(case.x), "h0": np.shape(case.h0), "c0": np.shape(case.c0)}
+    for key, shape in shapes.items():
+        if res.get(key) is not None and res[key].shape != shape:
+            res[key] = res[key].reshape(shape)
+    return res
 
 
 def run_cell(cell, case, *, device="cpu", dtype="float64", out_dtype=None, call=_direct, context="",
@@ -367,7 +396,8 @@ def run_cell(cell, case, *, device="cpu", dtype="float64", out_dtype=None, call=
     torch = require_torch()
     cfg = case.config
     tdt = getattr(torch, dtype)
-    x = _leaf(torch, case.x, tdt, device)
+    unbatched = getattr(case, "unbatched", False)  # the cell sees x_t (D,) and states (H,)
+    x = _leaf(torch, _unbatch(case.x, 1) if unbatched else case.x, tdt, device)
     h0, c0 = _initial_states(torch, case, tdt, device)
     h = None if h0 is None else h0[0]
     c = None if c0 is None else c0[0]
@@ -375,22 +405,26 @@ def run_cell(cell, case, *, device="cpu", dtype="float64", out_dtype=None, call=
     want = out_dtype or tdt
     outs = []
     carries_c = cell_spec(cfg.cell).has_cell_state
+    state_shape = (cfg.hidden_size,) if unbatched else (case.B, cfg.hidden_size)
     for t in range(case.T):
         if carries_c:
             ret = call(f"forward at step t={t}", cell, x[t], None if h is None else (h, c))
             if not (isinstance(ret, tuple) and len(ret) == 2):
                 raise _failure(f"WrongType: a cell with a cell state must return (h, c); got {type(ret).__name__}", context)
             h, c = ret
-            _expect(f"c at step t={t}", c, (case.B, cfg.hidden_size), want, context)
+            _expect(f"c at step t={t}", c, state_shape, want, context)
         else:
             h = call(f"forward at step t={t}", cell, x[t], h)
-        _expect(f"h at step t={t}", h, (case.B, cfg.hidden_size), want, context)
+        _expect(f"h at step t={t}", h, state_shape, want, context)
         outs.append(h)
     require_same_inputs(("input", "h0", "c0"), before, (x, h0, c0), context, reproducer)
-    values = {"output": torch.stack(outs), "h_n": h[None], "c_n": None if c is None else c[None]}
+    output = torch.stack(outs)
+    if unbatched:
+        output, h, c = output[:, None], h[None], None if c is None else c[None]
+    values = {"output": output, "h_n": h[None], "c_n": None if c is None else c[None]}
     named = {n + "_l0": p for n, p in cell.named_parameters()}
     leaves = {"input": x, "h0": h0, "c0": c0 if case.c0 is not None else None}
-    return _finish(torch, named, leaves, values, case, call)
+    return _batched(case, _finish(torch, named, leaves, values, case, call))
 
 
 def run_target(cls, case, *, kind: str = "module", device: str = "cpu", precision="float64") -> dict:

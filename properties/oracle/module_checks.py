@@ -13,14 +13,14 @@ from functools import partial
 
 from bpttcheck.reference.cells import cell_spec
 
+from ..case_space import CaseSpace
 from ..judge import compare_results
 from ..reproduce import run_snippet
 from ..runner import PropertyCheck
-from ..strategies import cases, configs
 from ..torch_adapter import build_cell, build_module, load_weights, run_cell, run_module
 from .common import Guarded, call_target, check_id, devices_for, dtype_variant, precision_mode
 
-__all__ = ["cell_checks", "module_checks", "variant_case"]
+__all__ = ["case_space", "cell_checks", "module_checks", "variant_case"]
 
 #: option group -> (what it needs from the configuration/case, a description for a decline)
 _GROUPS = {
@@ -92,18 +92,18 @@ def _out_dtype(variant):
     return getattr(torch, variant.autocast)
 
 
-def _strategy(cell, group, variant, kind):
-    acts = ("tanh", "relu")
+def case_space(cell, group, variant, kind):
+    """The cases of one check (:class:`~bpttcheck.properties.case_space.CaseSpace`): a group
+    draws only its own options (the packed groups always pack), float32 and coarser stay
+    contractive, and the coverage phases add deep, saturated, overflow-prone, expansive,
+    unbatched and long cases."""
+    float64 = variant.precision == "float64"
     if kind == "cell":
-        conf = configs(cells=(cell,), activations=acts, max_layers=1, bidirectional=False, proj=False)
-        extra = dict(lengths=False, batch_first=False)
-    else:
-        g = _GROUPS[group]
-        conf = configs(cells=(cell,), activations=acts, bidirectional=g["bidirectional"], proj=g["proj"])
-        extra = dict(lengths=g["lengths"])
-    if variant.precision != "float64":  # float32 and below: contractive weights (SPEC §8)
-        return cases(conf, regime="contractive", max_T=8, **extra)
-    return cases(conf, **extra)
+        return CaseSpace(cell, bidirectional=False, proj=False, packed=False, unbatched=True, max_layers=1,
+                         deep=False, float64=float64, batch_first=False)
+    g = _GROUPS[group]
+    return CaseSpace(cell, bidirectional=g["bidirectional"], proj=g["proj"], packed=g["lengths"], unbatched=True,
+                     float64=float64)
 
 
 def module_checks(target, options) -> list[PropertyCheck]:
@@ -127,9 +127,11 @@ def _checks(kind, spec, cls, cell, groups, body, device, dtypes):
                 continue  # half precisions and TF32 are CUDA paths: not listed on the CPU
             for group in groups:
                 cid = check_id(kind, cell, group, dev, name)
+                space = case_space(cell, group, variant, kind)
                 out.append(PropertyCheck(
                     name=f"{spec} ({kind}, {cell}) {group} on {dev}, {name}",
-                    strategy=_strategy(cell, group, variant, kind),
+                    strategy=space.main(),
+                    coverage=space.coverage,
                     body=Guarded(partial(body, cls, spec, dev, variant)),
                     skip=reason,
                     id=cid,

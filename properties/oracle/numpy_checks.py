@@ -24,15 +24,15 @@ import numpy as np
 
 from bpttcheck.reference.cells import TORCH_CELLS, cell_spec
 
+from ..case_space import CaseSpace
 from ..judge import compare_results
 from ..reproduce import JUDGE_LINES
 from ..runner import PropertyCheck
-from ..strategies import cases, configs
 from .common import Guarded, TargetFailure, call_target, check_id, require_same_inputs, snapshot
 from .targets import TargetError
 from .tbptt_checks import with_initial_states
 
-__all__ = ["config_dict", "numpy_checks", "target_cells"]
+__all__ = ["case_space", "config_dict", "numpy_checks", "target_cells"]
 
 _GROUPS = {"gradients": dict(bidirectional=False, proj=False), "bidirectional": dict(bidirectional=True, proj=False),
            "proj_size": dict(bidirectional=None, proj=True)}
@@ -80,12 +80,13 @@ def _body(fn, spec, dtype, drawn_case):
     return compare_results(case, arrays, precision=dtype, context=ctx, reproducer=rep)
 
 
-def _strategy(cell, group, dtype):
+def case_space(cell, group, dtype):
+    """The cases of one check: time-major, unpadded (the protocol's form), the group's own
+    options only, float32 contractive; the coverage phases of
+    :class:`~bpttcheck.properties.case_space.CaseSpace` (no unbatched form in this protocol)."""
     g = _GROUPS[group]
-    conf = configs(cells=(cell,), activations=("tanh", "relu"), bidirectional=g["bidirectional"], proj=g["proj"])
-    if dtype != "float64":
-        return cases(conf, regime="contractive", max_T=8, lengths=False, batch_first=False)
-    return cases(conf, lengths=False, batch_first=False)
+    return CaseSpace(cell, bidirectional=g["bidirectional"], proj=g["proj"], packed=False, unbatched=False,
+                     float64=dtype == "float64", batch_first=False)
 
 
 def target_cells(target) -> tuple:
@@ -115,9 +116,11 @@ def numpy_checks(target, options) -> list[PropertyCheck]:
             for group in _GROUPS:
                 if group == "proj_size" and not cell_spec(cell).projection:
                     continue
+                space = case_space(cell, group, dtype)
                 out.append(PropertyCheck(
                     name=f"{spec} (numpy) {cell} {group}, {dtype}",
-                    strategy=_strategy(cell, group, dtype),
+                    strategy=space.main(),
+                    coverage=space.coverage,
                     body=Guarded(partial(_body, fn, spec, dtype)),
                     id=check_id("numpy", cell, group, "cpu", dtype),
                 ))
