@@ -316,7 +316,7 @@ def run_check(check: PropertyCheck, profile: str = "dev", seed: int | None = Non
     base, seed = hypothesis_settings(profile, seed)
     if check.max_examples is not None:
         base = settings(base, max_examples=min(base.max_examples, check.max_examples))
-    name, check = check.name, _Looped(check, loop)
+    name, coverage, check = check.name, check.coverage, _Looped(check, loop)
 
     # Derandomized profiles draw from a seed that Hypothesis derives from this function's source:
     # keep its text as it is, or every derandomized run (and its shrunk counterexamples) changes.
@@ -332,7 +332,7 @@ def run_check(check: PropertyCheck, profile: str = "dev", seed: int | None = Non
     # The coverage phases rewrap the same inner function (so its derandomized seed is the same)
     # around their own strategies; they run, in order, only while everything before passed.
     phases = [("", test)]
-    for phase in (check.coverage(profile) if check.coverage is not None else ()):
+    for phase in (coverage(profile) if coverage is not None else ()):
         again = settings(base, max_examples=phase.max_examples)(given(phase.strategy)(prop.hypothesis.inner_test))
         phases.append((phase.label, hypothesis_seed(seed)(again) if seed is not None else again))
     start = time.perf_counter()
