@@ -161,7 +161,7 @@ class CaseSpace:
                     self._configs(), min_T=2, max_T=8, min_B=2, max_B=4, unequal_lengths=True,
                     sorted_lengths=ordered, regime=self.main_regimes()), n[label]))
         lo, hi = _LONG[key]
-        long_regimes = ("contractive", "critical") if self.float64 else "contractive"
+        long_regimes = ("critical", "contractive") if self.float64 else "contractive"
         phases.append(Phase(f"long sequences (T = {lo}-{hi})", self._cases(
             self._configs(max_layers=min(2, self.max_layers), min_size=2, max_size=3), min_T=lo, max_T=hi,
             min_B=2 if self.packed else 1, max_B=2, regime=long_regimes, **({"unequal_lengths": True} if self.packed else {})),
