@@ -58,7 +58,7 @@ def _first_layer_preactivations(case):
     return a
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", ["dev", "ci", pytest.param("thorough", marks=pytest.mark.slow)])
 def test_every_profile_covers_the_regions_users_hit(profile):
     lo, hi = long_range(profile)
     for space in _spaces():
@@ -110,7 +110,7 @@ def test_a_group_draws_only_its_own_option():
     """packed always packs (even at T = 1), proj_size always projects, bidirectional always is."""
     for cell in TORCH_CELLS:
         for space in (CaseSpace(cell, packed=True), CaseSpace(cell, bidirectional=True, packed=True)):
-            for case in draws(space.main(), 40) + sum(_phase_cases(space, "ci").values(), []):
+            for case in draws(space.main(), 20) + sum(_phase_cases(space, "ci").values(), []):
                 assert case.lengths is not None and not case.unbatched, case.describe()
                 assert case.config.bidirectional == bool(space.bidirectional)
         for case in draws(CaseSpace(cell, packed=False).main(), 40):
@@ -148,11 +148,11 @@ def test_shrinking_reaches_small_cases_in_the_main_draw_and_in_each_phase():
     space = CaseSpace("lstm", packed=True)
     small = _shrunk(space.main(), lambda c: c.B >= 2)
     assert (small.T, small.B, small.config.num_layers, small.config.hidden_size) == (1, 2, 1, 1)
-    long = next(p for p in space.coverage("ci") if p.label.startswith("long"))
-    case = _shrunk(long.strategy, lambda c: True)
-    assert case.T == long_range("ci")[0] and case.config.num_layers == 1
+    long = next(p for p in space.coverage("dev") if p.label.startswith("long"))
+    case = _shrunk(long.strategy, lambda c: c.B == 2)
+    assert case.T == long_range("dev")[0] and case.config.num_layers == 1
     deep = next(p for p in space.coverage("ci") if p.label.startswith("deep"))
-    assert _shrunk(deep.strategy, lambda c: True).config.num_layers == 3
+    assert min(c.config.num_layers for c in draws(deep.strategy, 3)) == 3  # the minimal case is first
 
 
 def test_option_values_name_the_input_form():

@@ -14,11 +14,11 @@ from functools import partial
 from bpttcheck.reference.cells import cell_spec
 
 from ..case_space import CaseSpace
-from ..judge import compare_results
 from ..reproduce import run_snippet
 from ..runner import PropertyCheck
 from ..torch_adapter import build_cell, build_module, load_weights, run_cell, run_module
 from .common import Guarded, call_target, check_id, devices_for, dtype_variant, precision_mode
+from .diagnoses import judged
 
 __all__ = ["case_space", "cell_checks", "module_checks", "variant_case"]
 
@@ -59,7 +59,9 @@ def _options(case) -> str:
     if case.batch_first:
         parts.append("batch_first=True")
     if case.lengths is not None:
-        parts.append("PackedSequence input")
+        parts.append("PackedSequence input" + (" (enforce_sorted=True)" if case.enforce_sorted else ""))
+    if case.unbatched:
+        parts.append("unbatched input")
     if cell_spec(c.cell).takes_nonlinearity:
         parts.append(f"nonlinearity={c.nonlinearity!r}")
     return ", ".join(parts)
@@ -80,7 +82,7 @@ def _body(kind, cls, spec, device, variant, case):
             m = build_cell(cls, case.config, option=_options(case), **opts)
             load_weights(m, case.params, cell=True, context=ctx, reproducer=rep)
             got = run_cell(m, case, context=ctx, reproducer=rep, out_dtype=_out_dtype(variant), **opts)
-    return compare_results(case, got, precision=variant.precision, context=ctx, reproducer=rep)
+    return judged(case, got, precision=variant.precision, context=ctx, reproducer=rep)
 
 
 def _out_dtype(variant):

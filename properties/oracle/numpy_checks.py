@@ -25,10 +25,10 @@ import numpy as np
 from bpttcheck.reference.cells import TORCH_CELLS, cell_spec
 
 from ..case_space import CaseSpace
-from ..judge import compare_results
 from ..reproduce import JUDGE_LINES
 from ..runner import PropertyCheck
 from .common import Guarded, TargetFailure, call_target, check_id, require_same_inputs, snapshot
+from .diagnoses import judged
 from .targets import TargetError
 from .tbptt_checks import with_initial_states
 
@@ -77,7 +77,7 @@ def _body(fn, spec, dtype, drawn_case):
             raise TargetFailure(f"WrongType: result[{k!r}] ({type(v).__name__}) is not an array: {exc} ({ctx})") from None
         if arrays[k] is not None and arrays[k].dtype != np.dtype(dtype):
             raise TargetFailure(f"WrongDtype: result[{k!r}] has dtype {arrays[k].dtype} where {dtype} was expected ({ctx})")
-    return compare_results(case, arrays, precision=dtype, context=ctx, reproducer=rep)
+    return judged(case, arrays, precision=dtype, context=ctx, reproducer=rep)
 
 
 def case_space(cell, group, dtype):
