@@ -9,24 +9,28 @@ summation orders may differ), then every clipping property of
 threshold with PyTorch's 1e-6, near-idempotence, non-finite semantics), in-place behaviour,
 and ``error_if_nonfinite=True`` raising before touching anything. Value clipping
 (``fn(parameters, clip_value)``, returns None): bitwise equal to clamping in each dtype.
+
+The target is called in every form torch accepts (:mod:`bpttcheck.properties.clip_space`): a
+list, a generator or a single Tensor; ``norm_type`` as a float, an int or ``'inf'``; positional
+or keyword arguments; ``foreach`` and ``error_if_nonfinite`` given or not; torch's own function,
+the truth, is called in its plainest form on copies of the same gradients.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
 
-from ..clipping import check_clipping, gradient_lists
+from ..clip_space import OMITTED, clip_cases, clip_coverage
+from ..clipping import check_clipping
 from ..compare import assert_close
 from ..runner import PropertyCheck
 from ..tolerance import clipped_gradient_tolerance, exact, norm_tolerance
 from .common import Guarded, TargetFailure, call_target, check_id, devices_for
 
 __all__ = ["clip_checks", "clip_flavour"]
-
-_NORM_TYPES = (2.0, 1.0, float("inf"), 3.0)
-_MAX_NORMS = (1e-3, 0.5, 1.0, 10.0, 1e3)
 
 
 def clip_flavour(fn) -> str:
@@ -63,7 +67,7 @@ def _grads(params):
     return [None if p.grad is None else p.grad.detach().cpu().numpy().copy() for p in params]
 
 
-def _snippet(spec, grads, max_norm, p, call):
+def _snippet(spec, grads, call):
     shown = ", ".join("None" if g is None else f"np.array({np.asarray(g).tolist()!r}, dtype=np.{g.dtype})"
                       for g in grads)
     return (f"import numpy as np, torch\nfrom bpttcheck.properties.oracle import load_target\n"
@@ -74,28 +78,38 @@ def _snippet(spec, grads, max_norm, p, call):
             f"print({call})\nprint([q.grad for q in params])")
 
 
-def _call_inplace(fn, spec, grads, args, device, ctx, rep):
-    """Run the target on fresh Parameters; returns (grads after, returned value)."""
+def _call_inplace(fn, spec, grads, form, flavour, value, p, device, ctx, rep):
+    """Run the target on fresh Parameters, called in ``form``; returns (grads after, returned value)."""
     params = _params(grads, device)
-    before = [p.grad for p in params]
-    ret = call_target(f"{spec}(parameters, {', '.join(map(repr, args))})", fn, params, *args, context=ctx,
-                      reproducer=rep)
-    for i, (p, b) in enumerate(zip(params, before)):
-        if b is not None and p.grad is not b:
+    before = [q.grad for q in params]
+    args, kwargs = form.arguments(flavour, value, p)
+    ret = call_target(form.source(flavour, value, p).replace("fn(", f"{spec}(", 1), fn, form.parameters(params),
+                      *args, context=ctx, reproducer=rep, **kwargs)
+    for i, (q, b) in enumerate(zip(params, before)):
+        if b is not None and q.grad is not b:
             raise TargetFailure(f"NotInPlace: parameters[{i}].grad was replaced by a new tensor; a drop-in must "
                                 f"change the existing .grad in place ({ctx})\n  reproduce:\n"
                                 + "\n".join("    " + s for s in rep.splitlines()))
     return _grads(params), ret
 
 
+def _nonfinite(grads) -> bool:
+    return any(g is not None and not np.isfinite(g).all() for g in grads)
+
+
+def _context(spec, device, case):
+    return f"{spec} on {device}; {case.source()}, {len(case.grads)} tensors"
+
+
 def _norm_body(fn, spec, device, case):
     import torch
 
-
-    grads, M, p = case
-    ctx = f"{spec} on {device}; max_norm={M:g}, norm_type={p:g}, {len(grads)} tensors"
-    rep = _snippet(spec, grads, M, p, f"fn(params, {M!r}, {p!r})")
-    got, total = _call_inplace(fn, spec, grads, (M, p), device, ctx, rep)
+    grads, M, p, form = case.grads, case.value, case.norm_type, case.form
+    ctx = _context(spec, device, case)
+    rep = _snippet(spec, grads, case.source())
+    if form.error_if_nonfinite is True and _nonfinite(grads):
+        return _raises_before_touching(fn, spec, device, case, ctx, rep)
+    got, total = _call_inplace(fn, spec, grads, form, "norm", M, p, device, ctx, rep)
     want_params = _params(grads, device)
     want_total = torch.nn.utils.clip_grad_norm_(want_params, M, p)
     want = _grads(want_params)
@@ -116,37 +130,47 @@ def _norm_body(fn, spec, device, case):
             raise TargetFailure(f"WrongDtype: grads[{i}] became {a.dtype} where {e.dtype} was expected ({ctx})")
         comps.append(assert_close(f"grads[{i}] after clipping", a, e, clipped_gradient_tolerance(tol, [e]),
                                   context=ctx + " vs torch.nn.utils.clip_grad_norm_", reproducer=rep))
+    plain = replace(form, error_if_nonfinite=OMITTED)  # the properties read torch's non-finite semantics
 
     def as_clip_fn(gs, max_norm, norm_type):
-        out, ret = _call_inplace(fn, spec, gs, (max_norm, norm_type), device, ctx, rep)
+        out, ret = _call_inplace(fn, spec, gs, plain, "norm", max_norm, norm_type, device, ctx, rep)
         return out, ret.detach().cpu().numpy()[()]
 
     check_clipping(as_clip_fn, grads, M, p, context=ctx)
-    if any(g is not None and not np.isfinite(g).all() for g in grads):
-        params = _params(grads, device)
-        try:
-            fn(params, M, p, True)
-        except NotImplementedError:
-            pass  # error_if_nonfinite declined: reported by the other cases' passing, not a failure
-        except Exception:
-            changed = [i for i, (a, g) in enumerate(zip(_grads(params), grads))
-                       if g is not None and not np.array_equal(a, g, equal_nan=True)]
-            if changed:
-                raise TargetFailure(f"error_if_nonfinite=True raised but changed grads{changed} first; it must "
-                                    f"raise before touching any gradient ({ctx})")
-        else:
-            raise TargetFailure(f"error_if_nonfinite=True with a non-finite total did not raise ({ctx})\n"
-                                f"  reproduce:\n" + "\n".join("    " + s for s in rep.splitlines()))
+    if _nonfinite(grads) and form.container == "list" and not form.keywords:
+        comps += _raises_before_touching(fn, spec, device, replace(case, form=replace(form, error_if_nonfinite=True)),
+                                         ctx, rep, declinable=True)
     return comps
+
+
+def _raises_before_touching(fn, spec, device, case, ctx, rep, declinable=False):
+    """``error_if_nonfinite=True`` with a non-finite total: it raises, and before any gradient changed."""
+    params = _params(case.grads, device)
+    args, kwargs = case.form.arguments("norm", case.value, case.norm_type)
+    try:
+        fn(case.form.parameters(params), *args, **kwargs)
+    except NotImplementedError:
+        if not declinable:
+            raise
+        return []  # error_if_nonfinite declined: reported by the other cases' passing, not a failure
+    except Exception:
+        changed = [i for i, (a, g) in enumerate(zip(_grads(params), case.grads))
+                   if g is not None and not np.array_equal(a, g, equal_nan=True)]
+        if changed:
+            raise TargetFailure(f"error_if_nonfinite=True raised but changed grads{changed} first; it must "
+                                f"raise before touching any gradient ({ctx})") from None
+        return []
+    raise TargetFailure(f"error_if_nonfinite=True with a non-finite total did not raise ({ctx})\n"
+                        f"  reproduce:\n" + "\n".join("    " + s for s in rep.splitlines()))
 
 
 def _value_body(fn, spec, device, case):
     import torch
 
-    grads, v, _ = case
-    ctx = f"{spec} on {device}; clip_value={v:g}, {len(grads)} tensors"
-    rep = _snippet(spec, grads, v, None, f"fn(params, {v!r})")
-    got, ret = _call_inplace(fn, spec, grads, (v,), device, ctx, rep)
+    grads, v, form = case.grads, case.value, case.form
+    ctx = _context(spec, device, case)
+    rep = _snippet(spec, grads, case.source())
+    got, ret = _call_inplace(fn, spec, grads, form, "value", v, None, device, ctx, rep)
     if ret is not None:
         raise TargetFailure(f"WrongType: returned {type(ret).__name__}; clip_grad_value_ returns None ({ctx})")
     want_params = _params(grads, device)
@@ -163,13 +187,6 @@ def _value_body(fn, spec, device, case):
     return comps
 
 
-def _strategy(nonfinite: bool):
-    from hypothesis import strategies as st
-
-
-    return st.tuples(gradient_lists(nonfinite=nonfinite), st.sampled_from(_MAX_NORMS), st.sampled_from(_NORM_TYPES))
-
-
 def clip_checks(target, options) -> list[PropertyCheck]:
     spec, fn, device = target.spec, target.obj, options.device
     flavour = clip_flavour(fn)
@@ -179,7 +196,8 @@ def clip_checks(target, options) -> list[PropertyCheck]:
         for part, nonfinite in (("torch-semantics", False), ("nonfinite", True)):
             out.append(PropertyCheck(
                 name=f"{spec} (clip, {flavour}) {part} on {dev}",
-                strategy=_strategy(nonfinite),
+                strategy=clip_cases(flavour, nonfinite),
+                coverage=clip_coverage(flavour, nonfinite),
                 body=Guarded(partial(body, fn, spec, dev)),
                 skip=skip,
                 id=check_id("clip", flavour, part, dev, "float32+float64"),
