@@ -3,7 +3,7 @@
 It takes torch's constructor arguments and parameter names (``weight_ih_l0``, ``weight_hh_l0``,
 ``bias_ih_l0``, ``bias_hh_l0``, ``..._reverse``) and ``forward(input, hx=None) ->
 (output, (h_n, c_n))``. It supports stacks, ``bias=False``, ``batch_first`` and bidirectional
-layers; it declines ``proj_size``, ``dropout`` and ``PackedSequence`` input by raising
+layers; it declines ``proj_size``, ``dropout``, ``PackedSequence`` and unbatched (T, D) input by raising
 ``NotImplementedError``, which the oracle reports as "unsupported" rather than as a failure.
 
     bpttcheck verify --target examples.lstm:LSTM --kind module --device cpu
@@ -66,6 +66,8 @@ class LSTM(nn.Module):
         """input (T, B, D) or (B, T, D) with batch_first; hx = (h0, c0), each (layers·dirs, B, H)."""
         if isinstance(input, nn.utils.rnn.PackedSequence):
             raise NotImplementedError("PackedSequence input is not implemented")
+        if input.dim() == 2:
+            raise NotImplementedError("unbatched (T, D) input is not implemented")
         x = input.transpose(0, 1) if self.batch_first else input
         dirs = len(self.suffixes)
         if hx is None:

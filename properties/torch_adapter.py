@@ -357,10 +357,12 @@ def run_module(module, case, *, device="cpu", dtype="float64", out_dtype=None, c
     out_shape = (B, case.T, cfg.num_directions * P) if case.batch_first else (case.T, B, cfg.num_directions * P)
     want = out_dtype or tdt
     if unbatched:  # torch's unbatched form: (T, dirs·P) and (L·dirs, P), whatever batch_first says
-        _expect("output", out, (case.T, cfg.num_directions * P), want, context)
-        _expect("h_n", h_n, (LD, P), want, context)
+        note = (context + "; " if context else "") + ("torch takes unbatched input (T, D) with states (L·dirs, H) "
+                                                      "and returns that form; raise NotImplementedError to decline it")
+        _expect("output", out, (case.T, cfg.num_directions * P), want, note)
+        _expect("h_n", h_n, (LD, P), want, note)
         if c_n is not None:
-            _expect("c_n", c_n, (LD, H), want, context)
+            _expect("c_n", c_n, (LD, H), want, note)
         out = out.unsqueeze(0 if case.batch_first else 1)
         h_n, c_n = h_n.unsqueeze(1), None if c_n is None else c_n.unsqueeze(1)
     _expect("output", out, out_shape, want, context)
