@@ -309,7 +309,17 @@ def test_degenerate_scale_with_measured_terms_falls_back_to_their_size():
     Σ|terms| (all zero: exactly zero is expected)."""
     tol = implementation_tolerance(T=4, scale=0.0, magnitude=np.array([0.0, 2.0]))
     assert tol.atol == pytest.approx(tol.rtol * 2.0)
-    assert implementation_tolerance(T=4, scale=0.0, magnitude=np.zeros(3)).atol == 0.0
+    # all zero: exactly zero is expected, up to the underflow floor (64 × the smallest normal)
+    assert implementation_tolerance(T=4, scale=0.0, magnitude=np.zeros(3)).atol == 64 * np.finfo(np.float64).tiny
+
+
+def test_float32_values_below_the_normal_range_are_judged_absolutely():
+    """The float64 reference puts a float32 case's output at 1e-84 (|x| ~ 1e3 saturates a gate);
+    float32 flushes it to 0: allowed, and a value at float32's normal scale is not."""
+    tol = implementation_tolerance("float32", T=2, scale=1.9e-84)
+    assert compare("output", np.array([0.0]), np.array([1.9e-84]), tol).ok
+    assert not compare("output", np.array([1e-30]), np.array([1.9e-84]), tol).ok
+    assert "underflow" in tol.why
 
 
 # --------------------------------------------------------------------------- the measured allowance
