@@ -228,5 +228,5 @@ def test_saturated_gates_are_relative_accurate():
         # GRU: the update gate z = σ(a) read from the forward's cache
         cfg = RecurrentConfig("gru", 1, 1, bias=False)
         params = {"weight_ih_l0": np.array([[0.5], [a], [1.0]]), "weight_hh_l0": np.zeros((3, 1))}
-        z = forward(cfg, params, np.ones((2, 1, 1))).layer_cache().update
+        z = forward(cfg, params, np.ones((2, 1, 1))).layer_cache().gates[..., 1:2]
         assert np.all(np.abs(z - want) <= 4 * u * want), (a, z, want)
