@@ -21,7 +21,8 @@ measured to stay within this bound (tests/test_tolerance.py varies B and H).
 The other allowances, each derived where it is defined: finite differences against their own
 error estimates (:func:`finite_difference_tolerance`), p-norms of N elements (:func:`norm_tolerance`,
 linear in N), the coefficient of a clipped gradient (:func:`clipped_gradient_tolerance`), exact
-comparisons (:func:`exact`), the symbolic oracle's (:func:`symbolic_oracle_eps`).
+comparisons (:func:`exact`), the symbolic oracle's (:func:`symbolic_oracle_allowance`: a count bound on
+Σ|terms| or a running first-order bound, the larger).
 
 In the chaotic regime (γ·σ_max(W_hh) ≫ 1) float32 errors reach O(1) by T = 100 and no
 tolerance is meaningful: float32 comparisons are generated in the contractive regime only.
@@ -55,6 +56,7 @@ __all__ = [
     "norm_tolerance",
     "precision_of",
     "scaled_copy_tolerance",
+    "symbolic_oracle_allowance",
     "symbolic_oracle_eps",
     "symbolic_oracle_tolerance",
     "unit_roundoff_of",
@@ -364,24 +366,74 @@ def evaluation_slack(u: float, *values: float) -> float:
 
 
 def symbolic_oracle_eps(state_size: int, T: int) -> float:
-    """Allowed error of a float64 gradient against the arbitrary-precision pair-sum, in eps of
-    the condition scale Σ|terms| (the sum of the absolute values of every product the gradient
+    """The count part of the symbolic oracle's allowance (:func:`symbolic_oracle_allowance`):
+    the error of a float64 gradient against the arbitrary-precision pair-sum, in eps of the
+    condition scale Σ|terms| (the sum of the absolute values of every product the gradient
     adds: pair terms, the vector–Jacobian chain, the products inside each Jacobian entry).
 
     Each product has at most (T+1)·(n+2) rounded factors and sums (n the state size: the
     output size, plus the cell state of an LSTM), so a first-order rounding analysis bounds the
-    float64 error by about (T+1)·(n+2)·u·Σ|terms| (u = eps/2); ``(T+1)·(n+2)`` eps allows twice
-    that. Measured over 60 generated tiny cases (every cell, T ≤ 4, B ≤ 2): worst 0.27 of the
-    allowance (≤ 7 eps), typically 0.1–3 eps, the reference and torch alike.
+    rounding of the backward's products and sums — in any order and any grouping — by about
+    (T+1)·(n+2)·u·Σ|terms| (u = eps/2); ``(T+1)·(n+2)`` eps allows twice that. It keeps the
+    function atoms (tanh, σ, relu) whole, so it does not see the forward's rounding carried
+    through them: that is the running bound's part.
     """
     return float((T + 1) * (state_size + 2))
 
 
-def symbolic_oracle_tolerance(state_size: int, T: int, oracle: str = "") -> Tolerance:
+def symbolic_oracle_allowance(scale, rounding, state_size: int, T: int) -> np.ndarray:
+    """Allowed |error| of each float64 gradient entry against the arbitrary-precision pair-sum:
+
+        max((T+1)·(n+2)·eps·Σ|terms|,  2·u·E)
+
+    ``scale`` is Σ|terms| per entry (:func:`symbolic_oracle_eps`'s count bound), ``rounding``
+    E per entry: the oracle's first-order *running* error bound in units of u
+    (:mod:`bpttcheck.symbolic.running`) — every operation of the forward (each gate's
+    pre-activation, each product and sum of a state, each atom tanh/σ/relu with its own
+    rounding: ≤ 2 ulp for tanh, exp and log, σ's ≤ 4u·max(σ, 1 − σ), whether computed as
+    (1 + tanh(a/2))/2 or 1/(1 + e^{−a})), of the step Jacobians and of the chain rounds by u at
+    its result (a k-term sum by (k − 2)·Σ|terms| + |sum|: any order), and that rounding is
+    carried to the gradient through |∂/∂input| of every later operation, through φ′ of every
+    atom. So it sees what Σ|terms| cannot: cancellation inside an atom's argument (an LSTM's
+    c′ = f·c + i·g = −0.152 + 0.138 carries the rounding of both products into tanh(c′), twenty
+    times its own relative rounding), in a state (a GRU's (1 − z)·n + z·h), and the absolute
+    error of a saturated σ′ = σ(1 − σ) formed from σ ≈ 1. Twice E covers second-order terms and
+    an implementation associating its products and sums differently from the oracle.
+
+    The larger of the two: the count bound holds for any grouping of the backward's products
+    but not for the forward's rounding amplified through the atoms; the running bound holds for
+    the forward as written but follows the oracle's own grouping of the backward. Measured
+    (tests/test_symbolic_false_alarms.py: 16 configurations × plain, saturated and cancelling
+    data, reference and torch): worst 0.17 of this allowance, where the count bound alone was
+    exceeded 10¹⁴-fold (saturated σ) and 111-fold (cancelled LSTM gates); the running bound alone
+    reaches 0.40 of 2·u·E (a single product, whose bound is one rounding).
+    """
+    scale = np.asarray(scale, dtype=np.float64)
+    rounding = np.asarray(rounding, dtype=np.float64)
+    if scale.shape != rounding.shape:
+        raise InvalidArgument(f"scale {scale.shape} and rounding {rounding.shape}: expected one shape")
+    count = symbolic_oracle_eps(state_size, T) * 2.0 * UNIT_ROUNDOFF["float64"] * scale
+    return np.maximum(count, 2.0 * UNIT_ROUNDOFF["float64"] * rounding)
+
+
+def symbolic_oracle_tolerance(state_size: int, T: int, oracle: str = "", *, scale=None, rounding=None) -> Tolerance:
     """:func:`symbolic_oracle_eps` as an absolute tolerance on values divided by their
-    Σ|terms| (eps = 2u of float64); ``oracle`` names the field the oracle computed in."""
+    Σ|terms| (eps = 2u of float64); ``oracle`` names the field the oracle computed in. With
+    ``scale`` (Σ|terms|) and ``rounding`` (the running bound, in u) per entry, the tolerance
+    is :func:`symbolic_oracle_allowance` on those divided values: where 2·u·E exceeds the count
+    bound, the excess is added per entry (the forward's propagated rounding)."""
     allowed = symbolic_oracle_eps(state_size, T)
     why = f"{allowed:g} eps of the condition scale Σ|terms| ((T+1)·(n+2), a rounding bound); values divided by that scale"
+    extra = None
+    if rounding is not None:
+        if scale is None:
+            raise InvalidArgument("rounding given without scale: expected both (Σ|terms| and the running bound)")
+        scale = np.asarray(scale, dtype=np.float64)
+        safe = np.where(scale > 0, scale, 1.0)
+        total = symbolic_oracle_allowance(scale, rounding, state_size, T) / safe
+        extra = np.maximum(total - allowed * 2.0 * UNIT_ROUNDOFF["float64"], 0.0)
+        why += ("; or, where larger, twice the running first-order bound on the float64 rounding (the forward's "
+                "rounding carried through every atom and state)")
     if oracle:
         why += f"; oracle in {oracle}"
-    return Tolerance(atol=allowed * 2.0 * UNIT_ROUNDOFF["float64"], rtol=0.0, why=why, precision="float64")
+    return Tolerance(atol=allowed * 2.0 * UNIT_ROUNDOFF["float64"], rtol=0.0, why=why, extra=extra, precision="float64")

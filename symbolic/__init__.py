@@ -28,6 +28,7 @@ __all__ = [
     "program",
     "render",
     "reverse",
+    "running",
     "truncation",
     "truncation_identities",
     "unroll",

@@ -19,14 +19,15 @@ cotangent (T, B, P) of the top layer's output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 import functools
 
 import numpy as np
 
-from bpttcheck.reference.validation import InvalidArgument, check_array, describe
+from bpttcheck.reference.validation import InvalidArgument, check_array, check_int, describe
 
 from .precision import EPS64, Field, field_for, to_float
+from .running import Accumulator, dot_bound, pair_bound, scaled_bound
 
 __all__ = [
     "OracleResult",
@@ -35,6 +36,7 @@ __all__ = [
     "error_in_eps",
     "flatten_params",
     "pair_sum",
+    "rounded_gradients",
     "step_model",
     "unrolled_gradients",
 ]
@@ -44,12 +46,17 @@ __all__ = [
 class OracleResult:
     """Gradients (object arrays of exact or mpmath numbers, keyed like the reference's
     backward), their condition scales (float64 arrays, Σ|terms|; empty for the unrolled
-    route), the high-precision forward outputs (T, B, P), and the number system used."""
+    route), the high-precision forward outputs (T, B, P), the number system used, and each
+    gradient's first-order rounding bound (float64 arrays in units of float64's u,
+    :mod:`.running`: what a float64 evaluation of the cells and the chain may be off by,
+    cancellation inside the atoms' arguments and in the states included; empty for the
+    unrolled route)."""
 
     grads: dict
     scale: dict
     output: np.ndarray
     field: Field
+    rounding: dict = dataclass_field(default_factory=dict)
 
     def as_float(self) -> dict[str, np.ndarray]:
         return {k: to_float(v) for k, v in self.grads.items()}
@@ -85,23 +92,31 @@ def check_data(config, x, h0, c0, cotangent):
 @dataclass(frozen=True)
 class StepModel:
     """One step ``s' = F(x, s; θ)`` (s = h, or h|c for the LSTM) of one layer, its
-    Jacobians, and their
-    *term-wise absolute* versions (each entry expanded into its products, Σ|product|),
-    lambdified. Calling it returns ``(s', Js, Jθ, Jx, |Js|, |Jθ|, |Jx|)``."""
+    Jacobians, their *term-wise absolute* versions (each entry expanded into its products,
+    Σ|product|), and first-order rounding bounds (:mod:`.running`) on ``s'`` and the Jacobians,
+    given bounds on x and s. Calling it returns ``(s', Js, Jθ, Jx, |Js|, |Jθ|, |Jx|)`` and the
+    bounds ``(s', Js, Jθ, Jx)``."""
 
     n_state: int
     n_params: int
     D: int
-    fn: object  # (x…, s…, θ…) -> flat [s', ∂s'/∂s, ∂s'/∂θ, ∂s'/∂x, the three absolute versions]
+    fn: object  # (values, bounds) -> ([s', ∂s'/∂s, ∂s'/∂θ, ∂s'/∂x, the three absolute versions], bounds of the first four)
 
-    def __call__(self, x, s, theta):
+    def __call__(self, x, s, theta, ex=None, es=None):
         n, p, D = self.n_state, self.n_params, self.D
+        zero = 0 * s[0] if len(s) else 0
+        ex = [zero] * D if ex is None else list(ex)
+        es = [zero] * n if es is None else list(es)
+        values, bounds = self.fn([*x, *s, *theta], [*ex, *es, *([zero] * p)])
         flat = np.empty(n * (1 + 2 * (n + p + D)), dtype=object)
-        flat[:] = self.fn(*x, *s, *theta)
+        flat[:] = values
         sizes = [n, n * n, n * p, n * D, n * n, n * p]
-        parts = np.split(flat, np.cumsum(sizes))
         shapes = [(n,), (n, n), (n, p), (n, D), (n, n), (n, p), (n, D)]
-        return tuple(a.reshape(shape) for a, shape in zip(parts, shapes))
+        parts = tuple(a.reshape(shape) for a, shape in zip(np.split(flat, np.cumsum(sizes)), shapes))
+        err = np.empty(n * (1 + n + p + D), dtype=object)
+        err[:] = bounds
+        err_parts = tuple(a.reshape(shape) for a, shape in zip(np.split(err, np.cumsum(sizes[:3])), shapes))
+        return parts, err_parts
 
 
 def _absolute_terms(e):
@@ -115,11 +130,12 @@ def _absolute_terms(e):
 
 @functools.lru_cache(maxsize=64)
 def step_model(config, field: Field) -> StepModel:
-    """SymPy's Jacobians of one step of a one-layer ``config``, compiled into ``field``."""
+    """SymPy's Jacobians of one step of a one-layer ``config``, compiled into ``field`` with
+    their rounding bounds."""
     import sympy as sp
 
     from .cells import param_symbols, state_sizes, step, vector_symbols
-    from .program import Program
+    from .running import RunningProgram
 
     P, H = state_sizes(config)
     params = param_symbols(config)
@@ -131,8 +147,9 @@ def step_model(config, field: Field) -> StepModel:
     s = h if c is None else h.col_join(c)
     s_new = h_new if c_new is None else h_new.col_join(c_new)
     jacobians = [list(s_new.jacobian(s)), list(s_new.jacobian(sp.Matrix(theta))), list(s_new.jacobian(x))]
-    exprs = list(s_new) + [e for j in jacobians for e in j] + [_absolute_terms(e) for j in jacobians for e in j]
-    fn = Program(list(x) + list(s) + theta, exprs, field.backend)
+    values = list(s_new) + [e for j in jacobians for e in j]
+    exprs = values + [_absolute_terms(e) for j in jacobians for e in j]
+    fn = RunningProgram(list(x) + list(s) + theta, exprs, field.backend, bounded=len(values), exact=theta)
     return StepModel(n_state=P + H, n_params=len(theta), D=config.input_size, fn=fn)
 
 
@@ -174,51 +191,66 @@ def pair_sum(config, params, x, cotangent, h0=None, c0=None, *, weights=None, dp
             Wf[idx] = field.convert(np.array(v))[()] if isinstance(v, float) else v
         zero = field.convert(np.zeros(()))[()]
         full = lambda shape: np.full(shape, zero, dtype=object)  # noqa: E731
-        g_theta, a_theta = [full(m.n_params) for m in models], [full(m.n_params) for m in models]
-        g_x, a_x = full(x.shape), full(x.shape)
-        g_s0, a_s0 = full((L, B, n)), full((L, B, n))
+        # g: the gradients and their rounding bounds; a: the same chain over |every product|
+        g_theta, g_x, g_s0 = [Accumulator(m.n_params, zero) for m in models], Accumulator(x.shape, zero), \
+            Accumulator((L, B, n), zero)
+        a_theta, a_x, a_s0 = [full(m.n_params) for m in models], full(x.shape), full((L, B, n))
         out = np.empty((T, B, P), dtype=object)
         for b in range(B):
-            s = [np.concatenate([field.convert(h0[k, b]), field.convert(c0[k, b]) if H else np.empty(0, object)])
-                 for k in range(L)]
-            xs, Gs = field.convert(x[:, b]), field.convert(G[:, b])
-            steps = []  # steps[t][layer]: that step's Jacobians and their absolute versions
+            steps = _forward(models, field, theta, xs=field.convert(x[:, b]), h0=h0[:, b], c0=c0[:, b] if H else None,
+                             full=full, out=out[:, b])
+            Gs = field.convert(G[:, b])
             for t in range(T):
-                inp, row = xs[t], []
-                for k in range(L):
-                    s[k], *jac = models[k](inp, s[k], theta[k])
-                    row.append(jac)
-                    inp = s[k][:P]
-                steps.append(row)
-                out[t, b] = inp
-            for t in range(T):
-                v, va = [full(n) for _ in range(L)], [full(n) for _ in range(L)]
-                v[-1][:P], va[-1][:P] = Gs[t], np.abs(Gs[t])  # va: the same chain over |every product|
+                v, va, ve = [full(n) for _ in range(L)], [full(n) for _ in range(L)], [full(n) for _ in range(L)]
+                v[-1][:P], va[-1][:P] = Gs[t], np.abs(Gs[t])
                 for s_ in range(t, -1, -1):
                     w = Wf[t, s_ + 1]
                     for k in range(L - 1, -1, -1):
-                        Js, Jt, Jx, Ac, At, Ax = steps[s_][k]
+                        (Js, Jt, Jx, Ac, At, Ax), (eJs, eJt, eJx) = steps[s_][k]
                         if w != 0:
-                            g_theta[k] += w * v[k].dot(Jt)
+                            g_theta[k].add(slice(None), *scaled_bound(w, *dot_bound(v[k], ve[k], Jt, eJt)))
                             a_theta[k] += abs(w) * va[k].dot(At)
                         if k:  # down to the layer below's h at the same step, unweighted
-                            v[k - 1][:P] += v[k].dot(Jx)
+                            d, ed = dot_bound(v[k], ve[k], Jx, eJx)
+                            v[k - 1][:P], ve[k - 1][:P] = pair_bound(v[k - 1][:P], ve[k - 1][:P], d, ed)
                             va[k - 1][:P] += va[k].dot(Ax)
                         elif w != 0:
-                            g_x[s_, b] += w * v[k].dot(Jx)
+                            g_x.add((s_, b), *scaled_bound(w, *dot_bound(v[k], ve[k], Jx, eJx)))
                             a_x[s_, b] += abs(w) * va[k].dot(Ax)
-                        v[k], va[k] = v[k].dot(Js), va[k].dot(Ac)
+                        v[k], ve[k] = dot_bound(v[k], ve[k], Js, eJs)
+                        va[k] = va[k].dot(Ac)
                 if Wf[t, 0] != 0:
                     for k in range(L):
-                        g_s0[k, b] += Wf[t, 0] * v[k]
+                        g_s0.add((k, b), *scaled_bound(Wf[t, 0], v[k], ve[k]))
                         a_s0[k, b] += abs(Wf[t, 0]) * va[k]
-        grads = _unflatten(config, np.concatenate(g_theta))
+        grads = _unflatten(config, np.concatenate([g.value for g in g_theta]))
         scale = {k: to_float(v) for k, v in _unflatten(config, np.concatenate(a_theta)).items()}
-        grads["input"], scale["input"] = g_x, to_float(a_x)
-        grads["h0"], scale["h0"] = g_s0[:, :, :P], to_float(a_s0[:, :, :P])
+        rounding = {k: to_float(v) for k, v in _unflatten(config, np.concatenate([g.bound() for g in g_theta])).items()}
+        grads["input"], scale["input"], rounding["input"] = g_x.value, to_float(a_x), to_float(g_x.bound())
+        s0, s0_bound = g_s0.value, to_float(g_s0.bound())
+        grads["h0"], scale["h0"], rounding["h0"] = s0[:, :, :P], to_float(a_s0[:, :, :P]), s0_bound[:, :, :P]
         if H:
-            grads["c0"], scale["c0"] = g_s0[:, :, P:], to_float(a_s0[:, :, P:])
-    return OracleResult(grads=grads, scale=scale, output=out, field=field)
+            grads["c0"], scale["c0"], rounding["c0"] = s0[:, :, P:], to_float(a_s0[:, :, P:]), s0_bound[:, :, P:]
+    return OracleResult(grads=grads, scale=scale, output=out, field=field, rounding=rounding)
+
+
+def _forward(models, field, theta, *, xs, h0, c0, full, out):
+    """One batch row's forward through every layer: per step and layer, the Jacobians and their
+    rounding bounds (the states' bounds carried from step to step, and up the layers)."""
+    L, P = len(models), h0.shape[-1]
+    s = [np.concatenate([field.convert(h0[k]), field.convert(c0[k]) if c0 is not None else np.empty(0, object)])
+         for k in range(L)]
+    es = [full(len(s[k])) for k in range(L)]  # the data are floats: exact
+    steps = []
+    for t in range(len(xs)):
+        inp, e_inp, row = xs[t], None, []
+        for k in range(L):
+            (s[k], *jac), (es[k], *e_jac) = models[k](inp, s[k], theta[k], ex=e_inp, es=es[k])
+            row.append((jac, e_jac))
+            inp, e_inp = s[k][:P], es[k][:P]
+        steps.append(row)
+        out[t] = inp
+    return steps
 
 
 @functools.lru_cache(maxsize=16)
@@ -258,6 +290,33 @@ def unrolled_gradients(config, params, x, cotangent, h0=None, c0=None, *, dps: i
     out = np.empty(int(np.prod(out_shape)), dtype=object)
     out[:] = flat[k:]
     return OracleResult(grads=grads, scale={}, output=out.reshape(out_shape), field=field)
+
+
+def rounded_gradients(config, params, x, cotangent, h0=None, c0=None, *, bits: int) -> dict[str, np.ndarray]:
+    """Full-BPTT gradients of a *simulated implementation* whose every operation rounds to
+    ``bits`` significant bits (unit roundoff 2^−bits): the unrolled reverse-mode program
+    (:func:`unrolled_gradients`'s) evaluated by mpmath at that working precision, the data
+    kept exact. At 53 bits it rounds like float64 (with correctly rounded tanh and exp); at
+    fewer, its errors grow as 2^(53 − bits) — a yardstick for how sharp an allowance is.
+    Returns float64 arrays."""
+    import mpmath
+
+    bits = check_int("bits", bits, minimum=8)
+    x, h0, c0, G = check_data(config, x, h0, c0, cotangent)
+    T, B = x.shape[:2]
+    high = Field(exact=False, dps=60)
+    fn, shapes, _ = _unrolled_fn(config, T, B, high)
+    with high.context():
+        values = [flatten_params(config, params), x.ravel(), h0.ravel()] + ([c0.ravel()] if c0 is not None else [])
+        args = high.convert(np.concatenate(values + [G.ravel()]))
+    with mpmath.workprec(bits):
+        flat = fn(*args)
+    grads, k = {}, 0
+    for name, shape in shapes.items():
+        m = int(np.prod(shape))
+        grads[name] = np.array([float(v) for v in flat[k : k + m]]).reshape(shape)
+        k += m
+    return grads
 
 
 def error_in_eps(actual, expected, scale) -> np.ndarray:

@@ -23,13 +23,14 @@ import sympy as sp
 
 from .dag import postorder
 
-__all__ = ["BACKENDS", "Program"]
+__all__ = ["BACKENDS", "Program", "backend_namespace", "constant_literal", "emit_line"]
 
 BACKENDS = ("numpy", "mpmath", "exact")
 _CHUNK = 64  # longest sum or product on one line (Python's parser nests binary operators)
 
 
-def _namespace(backend: str) -> dict:
+def backend_namespace(backend: str) -> dict:
+    """The names a program of ``backend`` calls (tanh, sigmoid, relu, …) bound to that number system."""
     from . import functions as F
 
     if backend == "numpy":
@@ -46,7 +47,8 @@ def _namespace(backend: str) -> dict:
             "log": sp.log, "sqrt": sp.sqrt, "Abs": sp.Abs, "sign": sp.sign, "Rational": sp.Rational}
 
 
-def _constant(node, backend: str) -> str:
+def constant_literal(node, backend: str) -> str:
+    """A SymPy number as a literal of ``backend`` (a Float by its exact binary value)."""
     if node.is_Integer:
         return repr(int(node))
     if node.is_Rational:
@@ -54,13 +56,36 @@ def _constant(node, backend: str) -> str:
         return {"numpy": repr(p / q), "mpmath": f"(mpf({p}) / {q})", "exact": f"Rational({p}, {q})"}[backend]
     if node.is_Float:
         r = sp.Rational(node)  # the Float's exact binary value
-        return _constant(r, backend)
+        return constant_literal(r, backend)
     raise NotImplementedError(f"constant {node!r} ({type(node).__name__}): expected an integer, rational or float")
 
 
 def _typed(literal: str, backend: str) -> str:
     """A constant output as a number of the backend's kind (not a bare Python int)."""
     return {"numpy": f"float({literal})", "mpmath": f"mpf({literal})", "exact": f"Rational({literal})"}[backend]
+
+
+def emit_line(node, operands, lines, namespace) -> str:
+    """Append the line computing ``node`` from its operands' names to ``lines``; its name."""
+
+    def assign(text):
+        lines.append(f"v{len(lines)} = {text}")
+        return f"v{len(lines) - 1}"
+
+    if node.is_Add or node.is_Mul:
+        op = " + " if node.is_Add else " * "
+        while len(operands) > _CHUNK:
+            operands = [assign(op.join(operands[k : k + _CHUNK])) for k in range(0, len(operands), _CHUNK)]
+        return assign(op.join(operands))
+    if node.is_Pow:
+        base, exp = operands
+        if node.exp == sp.S.Half:
+            return assign(f"sqrt({base})")
+        return assign(f"{base} ** {exp}")
+    name = node.func.__name__
+    if isinstance(node, sp.Function) and name in namespace:
+        return assign(f"{name}({', '.join(operands)})")
+    raise NotImplementedError(f"{type(node).__name__} node {node}: no rule to print it")
 
 
 class Program:
@@ -75,16 +100,16 @@ class Program:
         exprs = [sp.sympify(e) for e in exprs]
         names = {a: f"a{k}" for k, a in enumerate(args)}
         lines: list[str] = []
-        namespace = _namespace(backend)
+        namespace = backend_namespace(backend)
         for node in postorder(exprs):
             if node in names:
                 continue
             if node.is_Number:
-                names[node] = _constant(node, backend)
+                names[node] = constant_literal(node, backend)
             elif node.is_Symbol:
                 raise ValueError(f"symbol {node} appears in the expressions but not among the arguments")
             else:
-                names[node] = self._line(node, [names[a] for a in node.args], lines, namespace)
+                names[node] = emit_line(node, [names[a] for a in node.args], lines, namespace)
         self.n_ops = len(lines)
         body = "\n".join(f"    {line}" for line in lines)
         unpack = f"    ({', '.join(names[a] for a in args)},) = values\n" if args else ""
@@ -93,27 +118,6 @@ class Program:
         self.source = source
         exec(compile(source, "<bpttcheck.symbolic.program>", "exec"), namespace)  # noqa: S102 - our own code
         self._fn = namespace["program"]
-
-    @staticmethod
-    def _line(node, operands, lines, namespace) -> str:
-        def assign(text):
-            lines.append(f"v{len(lines)} = {text}")
-            return f"v{len(lines) - 1}"
-
-        if node.is_Add or node.is_Mul:
-            op = " + " if node.is_Add else " * "
-            while len(operands) > _CHUNK:
-                operands = [assign(op.join(operands[k : k + _CHUNK])) for k in range(0, len(operands), _CHUNK)]
-            return assign(op.join(operands))
-        if node.is_Pow:
-            base, exp = operands
-            if node.exp == sp.S.Half:
-                return assign(f"sqrt({base})")
-            return assign(f"{base} ** {exp}")
-        name = node.func.__name__
-        if isinstance(node, sp.Function) and name in namespace:
-            return assign(f"{name}({', '.join(operands)})")
-        raise NotImplementedError(f"{type(node).__name__} node {node}: no rule to print it")
 
     def __call__(self, *values) -> list:
         return self._fn(values)

@@ -11,7 +11,7 @@ import pytest
 from bpttcheck.reference import InvalidArgument, RecurrentConfig
 
 MODULES = ["bench", "bounds", "cells", "checks", "codegen", "dag", "derive", "derive_cli", "functions", "identities",
-           "layers", "oracle", "polynomial", "precision", "program", "render", "reverse", "truncation",
+           "layers", "oracle", "polynomial", "precision", "program", "render", "reverse", "running", "truncation",
            "truncation_identities", "unroll"]
 
 
@@ -62,6 +62,7 @@ def _bad_calls():
         (lambda: oracle.pair_sum(cfg, p, x, G, weights=np.ones((2, 2))), "weights"),
         (lambda: oracle.pair_sum(cfg, p, x, G, dps=20), "dps=20"),
         (lambda: oracle.pair_sum(cfg, p, x, G, c0=np.zeros((1, 1, 2))), "c0"),
+        (lambda: oracle.rounded_gradients(cfg, p, x, G, bits=4), "bits=4"),
         (lambda: truncation.subsequence(-1), "k=-1"),
         (lambda: truncation.window_function("abc", 3), "window="),
         (lambda: truncation.randomized_weights([]), "xi="),
