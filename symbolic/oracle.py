@@ -94,15 +94,20 @@ class StepModel:
     """One step ``s' = F(x, s; θ)`` (s = h, or h|c for the LSTM) of one layer, its
     Jacobians, their *term-wise absolute* versions (each entry expanded into its products,
     Σ|product|), and first-order rounding bounds (:mod:`.running`) on ``s'`` and the Jacobians,
-    given bounds on x and s. Calling it returns ``(s', Js, Jθ, Jx, |Js|, |Jθ|, |Jx|)`` and the
-    bounds ``(s', Js, Jθ, Jx)``."""
+    given bounds on x and s. Calling it returns ``(s', Js, Jθ, Jx, |Js|, |Jθ|, |Jx|)``;
+    :meth:`bounded` returns those and the bounds of ``(s', Js, Jθ, Jx)``."""
 
     n_state: int
     n_params: int
     D: int
     fn: object  # (values, bounds) -> ([s', ∂s'/∂s, ∂s'/∂θ, ∂s'/∂x, the three absolute versions], bounds of the first four)
 
-    def __call__(self, x, s, theta, ex=None, es=None):
+    def __call__(self, x, s, theta):
+        return self.bounded(x, s, theta)[0]
+
+    def bounded(self, x, s, theta, ex=None, es=None):
+        """``((s', Js, Jθ, Jx, |Js|, |Jθ|, |Jx|), (bounds of s', Js, Jθ, Jx))`` given bounds
+        ``ex``, ``es`` (in u; None: exact) on the input and the state."""
         n, p, D = self.n_state, self.n_params, self.D
         zero = 0 * s[0] if len(s) else 0
         ex = [zero] * D if ex is None else list(ex)
@@ -245,7 +250,7 @@ def _forward(models, field, theta, *, xs, h0, c0, full, out):
     for t in range(len(xs)):
         inp, e_inp, row = xs[t], None, []
         for k in range(L):
-            (s[k], *jac), (es[k], *e_jac) = models[k](inp, s[k], theta[k], ex=e_inp, es=es[k])
+            (s[k], *jac), (es[k], *e_jac) = models[k].bounded(inp, s[k], theta[k], ex=e_inp, es=es[k])
             row.append((jac, e_jac))
             inp, e_inp = s[k][:P], es[k][:P]
         steps.append(row)
