@@ -137,18 +137,21 @@ def test_running_allowance_is_sharp(factor, fails):
         check_against_oracle(FALSE_ALARM, p, x, G, h, c, grads=grads)
 
 
-@pytest.mark.parametrize("config", [RecurrentConfig("rnn", 2, 2),
-                                    pytest.param(RecurrentConfig("lstm", 1, 2, proj_size=1), marks=pytest.mark.slow),
-                                    pytest.param(RecurrentConfig("gru", 1, 2), marks=pytest.mark.slow)],
-                         ids=lambda c: c.describe())
-def test_an_implementation_a_few_hundred_times_noisier_than_float64_is_caught(config):
+@pytest.mark.parametrize("config,bits", [(RecurrentConfig("rnn", 2, 2), 46),
+                                         pytest.param(RecurrentConfig("lstm", 1, 2, proj_size=1), 46,
+                                                      marks=pytest.mark.slow),
+                                         pytest.param(RecurrentConfig("gru", 1, 2), 43, marks=pytest.mark.slow)],
+                         ids=lambda v: v.describe() if hasattr(v, "describe") else f"{v} bits")
+def test_a_noisier_implementation_is_caught(config, bits):
     """A simulated implementation (the unrolled reverse-mode program, every operation rounded
-    to ``bits`` bits): at 53 bits — float64's rounding — it passes; at 45 bits, 256× float64's
-    unit roundoff, it fails. (Measured: at 48 bits, 32×, about half of such cases fail.)"""
+    to ``bits`` bits): at 53 bits — float64's rounding — it passes; with 128× float64's unit
+    roundoff (46 bits) it fails for Elman and LSTM, with 1024× (43 bits) for the GRU, where the
+    count part of the allowance governs. (Measured on three seeds: Elman and LSTM are caught
+    from 47 bits, 64×; at 48 bits, 32×, about half the cases; the GRU from 43–46 bits.)"""
     from bpttcheck.properties.symbolic_checks import check_against_oracle
 
     p, x, G, h, c = problem(config, 3, 2, 5)
     check_against_oracle(config, p, x, G, h, c, grads=rounded_gradients(config, p, x, G, h, c, bits=53), label="53 bits")
     with pytest.raises(Mismatch, match="differs"):
-        check_against_oracle(config, p, x, G, h, c, grads=rounded_gradients(config, p, x, G, h, c, bits=45),
-                             label="45 bits")
+        check_against_oracle(config, p, x, G, h, c, grads=rounded_gradients(config, p, x, G, h, c, bits=bits),
+                             label=f"{bits} bits")
