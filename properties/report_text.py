@@ -31,6 +31,14 @@ def shorten(text: str, width: int) -> str:
     return first + (" …" if len(lines) > 1 and len(first) + 2 <= width else "")
 
 
+def _ratio(v) -> str:
+    """worst/allowed: three decimals where a pass or a near miss lives, else a power of ten
+    (a gross bug's 4e+12 is not 4004211735897.795)."""
+    if v is not None and isinstance(v, (int, float)) and abs(v) >= 1000:
+        return _number(v, ".1e")
+    return _number(v, ".3f")
+
+
 def _number(v, fmt) -> str:
     if v is None:
         return "-"
@@ -74,7 +82,7 @@ def format_table(results, *, device: str = "all", width: int = 100) -> str:
             err, ratio = r.worst_abs, r.worst_ratio
         else:
             err = ratio = None
-        rows.append((r.id or r.name, status.upper(), str(r.cases), _number(err, ".1e"), _number(ratio, ".3f"),
+        rows.append((r.id or r.name, status.upper(), str(r.cases), _number(err, ".1e"), _ratio(ratio),
                      _number(r.resolution, ".1e"), shorten(_why(r), width)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []

@@ -41,6 +41,7 @@ from typing import Callable
 from hypothesis import given, reject, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Unsatisfiable
+from hypothesis.reporting import with_reporter
 
 from bpttcheck.profiles import settings_for
 
@@ -300,6 +301,10 @@ def _verdict(exc) -> tuple[Status, str, object]:
     return Status.ERROR, "".join(traceback.format_exception_only(type(first), first)).strip(), None
 
 
+def _discard(text) -> None:
+    """A Hypothesis reporter that keeps nothing."""
+
+
 def _allowed(comparison) -> float | None:
     if comparison is None or not comparison.worst_ratio:
         return None
@@ -339,7 +344,11 @@ def run_check(check: PropertyCheck, profile: str = "dev", seed: int | None = Non
     status, message, failing = Status.PASS, "", None
     for label, test in phases:
         try:
-            test()
+            # Hypothesis's own lines ("Falsifying example", "You can reproduce this failure by
+            # adding @seed(…)") would print once per declined or failing search on stdout: the
+            # oracle's verdict and reproducer replace them, so they go nowhere.
+            with with_reporter(_discard):
+                test()
         except _SearchOver:
             pass
         except Unsatisfiable:  # every case rejected: the declines decide below

@@ -106,3 +106,19 @@ def test_check_inside_a_users_own_pytest_test(pytester, monkeypatch):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*CheckFailed: bpttcheck: 1 of 1 checks failed for test_mine:BuggyGRU*",
                                  "*OutputMismatch: output differs*"])
+
+
+def test_hypothesis_prints_nothing_of_its_own():
+    """Under the random dev profile (a fresh process: this suite's own profiles are derandomized),
+    Hypothesis would print "You can reproduce this failure by adding @seed(…)" for every failing
+    or declining search — 43 lines for one buggy LSTM; the oracle's verdict replaces them."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "CI" and not k.startswith("BPTTCHECK_")}
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(__file__)), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-m", "bpttcheck", "verify", "--target", "examples.buggy_lstm:BuggyLSTM",
+                          "--device", "cpu", "--dtype", "float64", "--profile", "dev", "-q"],
+                         capture_output=True, text=True, env=env, timeout=300,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "@seed" not in run.stdout + run.stderr and "Falsifying example" not in run.stdout + run.stderr
