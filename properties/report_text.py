@@ -105,10 +105,14 @@ def summary_line(results) -> str:
 
 
 def failure_signature(r) -> str:
-    """What makes two failures the same bug: the verdict's first line with the precision names
-    taken out (the same shrunk case failing in float64 and float32 is one report)."""
-    first = (str(r.message).splitlines() or [""])[0]
-    return re.sub(_PRECISIONS, "<precision>", first)
+    """What makes two failures the same bug: the verdict's first line without the case it was
+    found on and with the precision names taken out, and the diagnosis when there is one — the
+    same bug shrinks to different cases in the ``gradients`` and ``bidirectional`` groups and in
+    float64 and float32, and is one report."""
+    lines = str(r.message).splitlines() or [""]
+    first = re.sub(r"\s*\([^()]*(?:\([^()]*\)[^()]*)*\)\s*$", "", lines[0])
+    diagnosis = next((line.strip() for line in lines[1:] if line.strip().startswith("diagnosis:")), "")
+    return re.sub(_PRECISIONS, "<precision>", f"{first}\n{diagnosis}")
 
 
 def failure_text(results) -> str:

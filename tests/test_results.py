@@ -134,6 +134,19 @@ def test_one_report_per_bug():
             "module/lstm/bidirectional[cpu,float32]") in text
 
 
+
+def test_one_report_per_bug_across_shrunk_cases():
+    """The same bug shrinks to another case in each group: one report, keyed by what differs and
+    the diagnosis; another diagnosis of the same quantity is another bug."""
+    msg = ("GradientMismatch: weight_ih_l0 differs (X on cpu, float64; lstm, D=1, H={h}, T={t}, B=1, float64)\n"
+           "  worst …\n  diagnosis: {diag}\n  reproduce: …")
+    same = [_result("fail", id=f"module/lstm/{g}[cpu,float64]", message=msg.format(h=h, t=t, diag="c detached"))
+            for g, h, t in (("gradients", 1, 2), ("bidirectional", 2, 3))]
+    other = _result("fail", id="module/lstm/packed[cpu,float64]", message=msg.format(h=1, t=2, diag="gate order"))
+    text = failure_text(same + [other])
+    assert text.count("GradientMismatch") == 2
+    assert "also in: module/lstm/bidirectional[cpu,float64]" in text and "also in: module/lstm/packed" not in text
+
 # --------------------------------------------------------------------------- partial implementations
 
 
