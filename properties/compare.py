@@ -139,6 +139,7 @@ def compare(quantity: str, actual, expected, tolerance: Tolerance) -> Comparison
         same_nonfinite = ~np.isfinite(e) & ((a == e) | (np.isnan(a) & np.isnan(e)))
         bad = ~(diff <= allowed) & ~same_nonfinite
         bad |= ~np.isfinite(e) & ~same_nonfinite  # an inf allowance must not admit any value
+        diff = np.where(same_nonfinite, 0.0, diff)  # inf where inf was expected is exact, not inf off
         ratio = np.where(same_nonfinite, 0.0, np.where(np.isfinite(diff), diff / np.maximum(allowed, np.finfo(float).tiny), np.inf))
     flat = int(np.argmax(ratio))
     idx = tuple(int(i) for i in np.unravel_index(flat, e.shape))

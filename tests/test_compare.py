@@ -168,3 +168,17 @@ def test_exact_comparisons_have_no_goal_and_resolve_everything():
 
     c = compare("x", np.array([3.0]), np.array([3.0]), exact("bitwise"))
     assert c.resolution == 0.0 and not c.inconclusive
+
+
+def test_the_expected_non_finite_value_is_an_exact_match():
+    """A PASS row showed worst |a-e| = inf for clip's non-finite check: inf returned where inf was
+    expected is 0 off; NaN where inf was expected still mismatches."""
+    import numpy as np
+
+    from bpttcheck.properties.compare import compare
+    from bpttcheck.properties.tolerance import Tolerance
+
+    tol = Tolerance(atol=1e-12, rtol=0.0, why="a test tolerance")
+    same = compare("total", np.array([np.inf, 1.0]), np.array([np.inf, 1.0]), tol)
+    assert same.ok and same.worst_abs == 0.0
+    assert not compare("total", np.array([np.nan, 1.0]), np.array([np.inf, 1.0]), tol).ok
