@@ -11,6 +11,12 @@ cell (tanh RNN, LSTM, GRU) it measures, on the reference:
 4. the hidden units' activations over an input sequence, blue = low, red = high, as in
    seed 004's visualisation (``activations.png``).
 
+With ``--target mypkg.layers:MyLSTM`` (a drop-in for torch.nn.RNN/LSTM/GRU) the same pictures
+are drawn for the user's layer: its lag norms through its own autograd, with the reference's
+weights loaded, beside the reference's curve (and a line saying whether they agree); the
+histograms and activations of the layer itself trained on the same task
+(:mod:`bpttcheck.properties.oracle.target_diagnose`).
+
 The numbers are printed as tables; matplotlib (``pip install 'bpttcheck[plot]'``) is imported
 only to draw, and only when ``--out`` is given.
 """
@@ -23,6 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bpttcheck.properties.oracle.target_diagnose import (resolve_module_target, target_activations, target_lag_norms,
+                                                         train_target)
+from bpttcheck.properties.oracle.targets import TargetError
 from bpttcheck.reference.config import CELLS, RecurrentConfig, init_params
 from bpttcheck.reference.jacobians import chain_jacobians, spectral_norm, step_jacobians, step_norm_bound
 from bpttcheck.reference.losses import LossSpec
@@ -46,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-steps", type=int, default=30, help="SGD steps for the histograms (default 30)")
     parser.add_argument("--out", default=None, help="directory for the PNG and SVG pictures (default: tables only)")
     parser.add_argument("--format", default="png,svg", help="picture formats (default png,svg)")
+    parser.add_argument("--target", default=None, metavar="SPEC",
+                        help="your own layer, 'package.module:Class', a drop-in for torch.nn.RNN/LSTM/GRU: its "
+                             "curves beside the reference's (needs torch)")
+    parser.add_argument("--kind", default=None, metavar="KIND",
+                        help="module:rnn, module:lstm or module:gru when the class name does not say the cell")
 
 
 def _floats(name, text):
@@ -130,19 +144,29 @@ def run(args) -> int:
         print("bpttcheck diagnose: expected -T >= 2, --hidden >= 1 and --train-steps >= 1", file=sys.stderr)
         return 2
     out = sys.stdout
+    target = _target(args, cells)
+    if target is not None:
+        cells = [target[1]]
     curves = {(c, s): lag_curves(c, s, args.T, args.hidden, args.seed) for s in sigmas for c in cells}
+    mine = {s: _target_norms(target, s, args) for s in sigmas} if target is not None else {}
     for s in sigmas:
-        header = ["lag k"] + [NAMES[c] for c in cells] + ["(γσ)^k"]
-        rows = [[k] + [curves[c, s].norms[k] for c in cells] + [s**k] for k in _lag_rows(args.T)]
+        header = ["lag k"] + [NAMES[c] for c in cells] + (["yours"] if mine else []) + ["(γσ)^k"]
+        rows = [[k] + [curves[c, s].norms[k] for c in cells] + ([mine[s][k]] if mine else []) + [s**k]
+                for k in _lag_rows(args.T)]
         _table(f"‖∂h_T/∂h_(T-k)‖₂, σ_max(W_hh) = {s:g} ({_regime(s)} for the tanh RNN), T = {args.T}, H = {args.hidden}", header, rows, out)
+        if mine:
+            print(_agreement(target[2], curves[cells[0], s].norms, mine[s]), file=out)
+            print(file=out)
     for s in sigmas:
         rows = [[k] + [curves[c, s].lag_shares[k] for c in cells] for k in _lag_rows(args.T - 2)]
-        _table(f"‖lag-k share of ∂L/∂W_hh‖_F, σ_max(W_hh) = {s:g}", ["lag k"] + [NAMES[c] for c in cells], rows, out)
-    hist = _train_small_model(cells[0], args)
+        _table(f"‖lag-k share of ∂L/∂W_hh‖_F, σ_max(W_hh) = {s:g}{' (the reference)' if mine else ''}",
+               ["lag k"] + [NAMES[c] for c in cells], rows, out)
+    hist = _train_small_model(cells[0], args, target)
     stats = history_statistics(hist)
     rows = [[name, st["norm"][0], st["norm"][-1], st["percentiles"][-1][1], st["percentiles"][-1][3],
              st["percentiles"][-1][5], st["fraction_zero"][-1], st["spread"]] for name, st in stats.items()]
-    _table(f"gradient statistics of a small {NAMES[cells[0]]} over {args.train_steps} SGD steps "
+    who = f"your {target[2]} ({NAMES[cells[0]]})" if target is not None else f"a small {NAMES[cells[0]]}"
+    _table(f"gradient statistics of {who} over {args.train_steps} SGD steps "
            f"(loss {hist.losses[0]:.3g} → {hist.losses[-1]:.3g})",
            ["parameter", "norm[0]", "norm[-1]", "p5[-1]", "p50[-1]", "p95[-1]", "zero[-1]", "max/min"], rows, out)
     if args.out is None:
@@ -157,7 +181,8 @@ def run(args) -> int:
         print("pictures skipped: matplotlib is not installed; pip install 'bpttcheck[plot]'", file=out)
         return 0
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    written = _draw_all(plt, curves, cells, sigmas, hist, _activation_example(cells[0], hist, args), args, formats)
+    written = _draw_all(plt, curves, cells, sigmas, hist, _activation_example(cells[0], hist, args, target), args,
+                        formats, mine, None if target is None else target[2])
     for path in written:
         print(f"wrote {path}", file=out)
     return 0
@@ -173,22 +198,65 @@ def _sine_task(T, B, seed):
     return s[:-1, :, None], s[1:, :, None]
 
 
-def _train_small_model(cell, args):
+def _train_small_model(cell, args, target=None):
     config = RecurrentConfig(cell, 1, 16)
     params = init_params(config, np.random.default_rng(args.seed))
-    x, target = _sine_task(min(args.T, 40), 16, args.seed)
+    x, y = _sine_task(min(args.T, 40), 16, args.seed)
     rng = np.random.default_rng(args.seed + 2)
     readout = {"weight_hy": rng.uniform(-0.25, 0.25, (1, 16)), "bias_y": np.zeros(1)}
-    return train_sgd(config, params, x, target, loss=LossSpec("mse", reduction="mean"), readout=readout,
+    if target is not None:
+        return train_target(target[0], config, params, readout, x, y, lr=0.2, steps=args.train_steps)
+    return train_sgd(config, params, x, y, loss=LossSpec("mse", reduction="mean"), readout=readout,
                      lr=0.2, steps=args.train_steps)
 
 
-def _activation_example(cell, hist, args):
+def _activation_example(cell, hist, args, target=None):
     """The trained small model's hidden states (T, 16) over one fresh sine sequence, and its input."""
     x, _ = _sine_task(min(args.T, 80), 1, args.seed + 7)
     config = RecurrentConfig(cell, 1, 16)
+    if target is not None:
+        return x[:, 0, 0], target_activations(target[0], config, hist.params, x)
     h = forward(config, hist.params, x).output[:, 0, :]
     return x[:, 0, 0], h
+
+
+def _target(args, cells):
+    """``(class, cell, spec)`` for ``--target``, or None; a bad target is a usage error (exit 2)."""
+    spec = getattr(args, "target", None)
+    if spec is None:
+        if getattr(args, "kind", None):
+            raise SystemExit("bpttcheck diagnose: --kind needs --target")
+        return None
+    try:
+        return resolve_module_target(spec, getattr(args, "kind", None))
+    except (TargetError, ImportError) as exc:
+        raise SystemExit(f"bpttcheck diagnose: {exc}") from None
+
+
+def _target_norms(target, sigma, args):
+    """The target's ‖∂h_T/∂h_(T-k)‖₂ with the weights and inputs of :func:`lag_curves`."""
+    config = RecurrentConfig(target[1], 4, args.hidden)
+    params = scaled_params(config, sigma, args.seed)
+    x = np.random.default_rng(args.seed + 1).standard_normal((args.T, 1, 4))
+    return target_lag_norms(target[0], config, params, x).norms
+
+
+#: relative difference above which the target's lag curve is said to leave the reference's
+AGREE = 1e-6
+
+
+def _agreement(name, reference, yours) -> str:
+    """One line: the target's curve agrees with the reference's, or from which lag it leaves it."""
+    ref, got = np.asarray(reference), np.asarray(yours)
+    live = ref > 1e-250  # below, both are underflow noise
+    rel = np.where(live, np.abs(got - ref) / np.where(live, ref, 1.0), 0.0)
+    if np.all(rel <= AGREE):
+        return (f"  {name} agrees with the reference at every lag (worst relative difference {rel.max():.1e}): "
+                "its gradient flows back in time as the reference's does")
+    k = int(np.argmax(rel > AGREE))
+    return (f"  {name} differs from the reference from lag {k} on: ‖∂h_T/∂h_(T-{k})‖₂ = {got[k]:.6g}, the reference "
+            f"{ref[k]:.6g} (relative {rel[k]:.1e}; worst {rel.max():.1e} at lag {int(np.argmax(rel))}) — its "
+            "gradient does not travel back in time as the cell's equations say (bpttcheck verify finds the case)")
 
 
 # ---------------------------------------------------------------- pictures (matplotlib passed in)
@@ -207,16 +275,16 @@ def _save(plt, fig, out_dir, stem, formats):
     return paths
 
 
-def _draw_all(plt, curves, cells, sigmas, hist, activation, args, formats):
+def _draw_all(plt, curves, cells, sigmas, hist, activation, args, formats, mine=None, name=None):
     written = []
-    written += _save(plt, _lag_figure(plt, curves, cells, sigmas, args), args.out, "lag_norms", formats)
+    written += _save(plt, _lag_figure(plt, curves, cells, sigmas, args, mine, name), args.out, "lag_norms", formats)
     written += _save(plt, _share_figure(plt, curves, cells, sigmas, args), args.out, "lag_contributions", formats)
     written += _save(plt, _histogram_figure(plt, hist, cells[0]), args.out, "gradient_histograms", formats)
     written += _save(plt, _activation_figure(plt, *activation, cells[0]), args.out, "activations", formats)
     return written
 
 
-def _lag_figure(plt, curves, cells, sigmas, args):
+def _lag_figure(plt, curves, cells, sigmas, args, mine=None, name=None):
     fig, axes = plt.subplots(1, len(sigmas), figsize=(4.6 * len(sigmas), 4.2), squeeze=False)
     lags = np.arange(args.T + 1)
     floor = 1e-300
@@ -226,6 +294,9 @@ def _lag_figure(plt, curves, cells, sigmas, args):
             ax.semilogy(lags, np.maximum(cv.norms, floor), color=COLORS[c], lw=2, label=f"{NAMES[c]}: ‖∂h_T/∂h_(T−k)‖₂")
             ax.semilogy(lags, np.maximum(cv.product_bound, floor), color=COLORS[c], lw=1, ls=":",
                         label=f"{NAMES[c]}: Π‖J_j‖₂ bound")
+        if mine:
+            ax.semilogy(lags, np.maximum(mine[s], floor), color="crimson", lw=1.5, ls="--", marker=".", ms=3,
+                        label=f"yours ({name}): ‖∂h_T/∂h_(T−k)‖₂")
         if "rnn" in cells:
             ax.semilogy(lags, np.maximum(s ** lags.astype(float), floor), color="black", lw=1.5, ls="--",
                         label="(γ·σ_max)^k bound, tanh RNN")
@@ -233,6 +304,8 @@ def _lag_figure(plt, curves, cells, sigmas, args):
         ax.set_xlabel("lag k = t − s (steps back in time)")
         ax.grid(True, which="major", alpha=0.3)
         lo = min(np.min(np.maximum(curves[c, s].norms, 1e-40)) for c in cells)
+        if mine:
+            lo = min(lo, float(np.min(np.maximum(mine[s], 1e-40))))
         hi = max(np.max(curves[c, s].product_bound) for c in cells)
         if "rnn" in cells:
             hi = max(hi, s ** args.T)
