@@ -20,7 +20,9 @@ class Benchmark:
     ``make()`` prepares the data (not timed) and returns ``(ours, peer)``: zero-argument
     callables doing the timed work; ``peer`` is None for an absolute goal. ``goal`` is the
     largest acceptable ratio ours/peer (``goal_kind="ratio"``) or the largest acceptable
-    seconds (``goal_kind="seconds"``). ``needs`` names optional modules (e.g. "torch", "jax");
+    seconds (``goal_kind="seconds"``) or bytes (``goal_kind="bytes"``: then ``ours()`` and
+    ``peer()`` return the amount measured, e.g. a child process's peak memory, and are not
+    timed). ``needs`` names optional modules (e.g. "torch", "jax");
     a benchmark whose needs are missing is reported as skipped.
     """
 

@@ -20,6 +20,7 @@ AREAS = {
     "clipping": "bpttcheck.bench.clipping",
     "stability": "bpttcheck.bench.stability",
     "symbolic": "bpttcheck.bench.symbolic",
+    "throughput": "bpttcheck.bench.throughput",
 }
 
 

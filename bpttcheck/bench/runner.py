@@ -50,6 +50,8 @@ def _time_once(fn, min_seconds=0.02):
 def measure(bench, rounds: int = 7) -> dict:
     """Interleaved timing of one benchmark in this process."""
     ours, peer = bench.make()
+    if bench.goal_kind == "bytes":  # ours()/peer() return a measured amount (peak memory), not timed
+        return _measure_amounts(bench, ours, peer, rounds)
     if bench.warmup:
         ours()
         if peer is not None:
@@ -65,10 +67,26 @@ def measure(bench, rounds: int = 7) -> dict:
     res = {"name": bench.name, "group": bench.group, "ours_s": statistics.median(ours_t),
            "peer": bench.peer_name, "peer_s": statistics.median(peer_t) if peer_t else None,
            "ratio": statistics.median(ratios) if ratios else None,
-           "goal": bench.goal, "goal_kind": bench.goal_kind}
+           "goal": bench.goal, "goal_kind": bench.goal_kind,
+           # the spread of the per-round ratios (or of our times, for an absolute goal)
+           "spread": [min(ratios), max(ratios)] if ratios else [min(ours_t), max(ours_t)]}
     value = res["ratio"] if bench.goal_kind == "ratio" else res["ours_s"]
     res["met"] = None if bench.goal is None or value is None else bool(value <= bench.goal)
     return res
+
+
+def _measure_amounts(bench, ours, peer, rounds) -> dict:
+    ours_v, peer_v = [], []
+    for _ in range(bench.rounds or rounds):
+        ours_v.append(float(ours()))
+        if peer is not None:
+            peer_v.append(float(peer()))
+    mine = statistics.median(ours_v)
+    theirs = statistics.median(peer_v) if peer_v else None
+    return {"name": bench.name, "group": bench.group, "ours_s": mine, "peer": bench.peer_name, "peer_s": theirs,
+            "ratio": None if theirs is None else mine / theirs, "goal": bench.goal, "goal_kind": bench.goal_kind,
+            "met": None if bench.goal is None else bool(mine <= bench.goal),
+            "spread": [min(ours_v), max(ours_v)]}
 
 
 def _worker(names: list[str], rounds: int, threads: int) -> list[dict]:
@@ -107,6 +125,28 @@ def run_child(names, rounds, threads) -> list[dict]:
     return results
 
 
+def _fmt_amount(v, kind):
+    if kind == "bytes":
+        return "-" if v is None else f"{v / 2**30:.2f} GiB" if v >= 2**29 else f"{v / 2**20:.0f} MiB"
+    return _fmt_time(v)
+
+
+def _fmt_goal(r):
+    if r["goal"] is None:
+        return "-"
+    kind = r["goal_kind"]
+    return {"ratio": f"≤ {r['goal']:g}", "seconds": f"≤ {r['goal']:g} s"}.get(kind, "≤ " + _fmt_amount(r["goal"], kind))
+
+
+def _fmt_ratio(r):
+    if r["ratio"] is None:
+        return "-"
+    spread = r.get("spread")
+    if spread and r["goal_kind"] == "ratio" and len(spread) == 2 and spread[0] != spread[1]:
+        return f"{r['ratio']:.3f} [{spread[0]:.3f}–{spread[1]:.3f}]"
+    return f"{r['ratio']:.3f}"
+
+
 def _fmt_time(s):
     if s is None:
         return "-"
@@ -124,9 +164,9 @@ def format_table(results) -> str:
         if "error" in r:
             rows.append((r["name"], str(r.get("threads", "")), "ERROR", _cut(r["error"], 60), "", "", "", ""))
             continue
-        goal = "-" if r["goal"] is None else (f"≤ {r['goal']:g}" if r["goal_kind"] == "ratio" else f"≤ {r['goal']:g} s")
-        rows.append((r["name"], str(r["threads"]), _fmt_time(r["ours_s"]), r["peer"] or "-", _fmt_time(r["peer_s"]),
-                     "-" if r["ratio"] is None else f"{r['ratio']:.3f}", goal,
+        kind = r["goal_kind"]
+        rows.append((r["name"], str(r["threads"]), _fmt_amount(r["ours_s"], kind), r["peer"] or "-",
+                     _fmt_amount(r["peer_s"], kind), _fmt_ratio(r), _fmt_goal(r),
                      {True: "yes", False: "NO", None: "-"}[r["met"]]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
@@ -145,8 +185,8 @@ def write_json(path, results) -> None:
 def summary(r) -> str:
     if "error" in r:
         return f"error: {r['error']}"
-    ratio = "" if r.get("ratio") is None else f", ratio {r['ratio']:.3f}"
-    return f"ours {_fmt_time(r['ours_s'])}{ratio}, goal met: {r.get('met')}"
+    ratio = "" if r.get("ratio") is None else f", ratio {_fmt_ratio(r)}"
+    return f"ours {_fmt_amount(r['ours_s'], r.get('goal_kind'))}{ratio}, goal met: {r.get('met')}"
 
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from bpttcheck.bench.registry import collect
+from bpttcheck.bench.registry import AREAS, collect
 from bpttcheck.bench.runner import format_table, missing, run_child, summary, write_json
 
 __all__ = ["add_arguments", "run"]
@@ -18,8 +18,8 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser) -> None:
     parser.add_argument("-k", "--select", default=None, help="only benchmarks whose name contains this text")
     parser.add_argument("--group", action="append", default=None,
-                        help="only this group (repeatable): reference, gradcheck, truncation, clipping, stability, "
-                             "symbolic")
+                        help="only this group (repeatable: --group reference --group throughput): "
+                             + ", ".join(AREAS))
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per comparison (default 7)")
     parser.add_argument("--threads", default="1,2", help="thread counts to measure, comma-separated (default 1,2)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON")
