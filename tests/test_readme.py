@@ -120,3 +120,23 @@ def test_the_users_test_file_passes_and_the_buggy_lstm_fails(user_dir):
                          env={**__import__("os").environ, "PYTHONPATH": f"{user_dir}:{env_path}"})
     assert run.returncode == 1 and "CheckFailed" in run.stdout and "diagnosis: the result matches c detached" \
         in run.stdout, run.stdout[-3000:]
+
+
+@pytest.mark.frameworks
+@pytest.mark.parametrize("name, spec, backend, expect", [
+    ("jaxmods.py", "jaxmods:MyLSTM", None, "2 passed"),
+    ("kerasmods.py", "kerasmods:KerasLSTM", "torch", "2 passed, 4 unsupported"),
+])
+def test_the_framework_examples_pass(name, spec, backend, expect, tmp_path):
+    import importlib.util
+    import os
+
+    for needed in ("torch", "jax" if backend is None else "keras"):
+        if importlib.util.find_spec(needed) is None:  # keras imports its backend: find, don't import
+            pytest.skip(f"{needed} is not installed")
+
+    (tmp_path / name).write_text(FILES[name], encoding="utf-8")
+    env = {**os.environ, **({"KERAS_BACKEND": backend} if backend else {})}
+    run = subprocess.run([sys.executable, "-m", "bpttcheck", "verify", "--target", spec, "--device", "cpu", "-q"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert run.returncode == 0 and expect in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
