@@ -18,8 +18,27 @@ ACTIVATIONS = ("tanh", "relu", "identity", "sigmoid")
 GAMMA = {"tanh": 1.0, "relu": 1.0, "identity": 1.0, "sigmoid": 0.25}
 
 
-#: from this many elements on, tanh goes through exp (see :func:`tanh_into`)
+#: from this many elements on, tanh goes through exp where NumPy's own tanh is scalar (see
+#: :func:`tanh_into`)
 EXP_TANH_MIN_SIZE = 1024
+
+
+def _simd_tanh() -> bool:
+    """Whether NumPy runs float64 ``tanh`` with SIMD on this CPU: its AVX-512 (SKX) kernels.
+
+    Measured with numpy 2.4 (one thread, 8192-element arrays): with AVX-512, np.tanh costs
+    0.8-0.9 ns an element and the exp form 1.3-1.5 ns; without it (AVX2 only) np.tanh is a
+    scalar libm call, about twice the exp form's cost.
+    """
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__  # noqa: PLC0415 (NumPy's own table)
+    except ImportError:  # another NumPy layout: assume the scalar path
+        return False
+    return bool(__cpu_features__.get("AVX512_SKX"))
+
+
+#: True where NumPy's float64 tanh is vectorised here: real arrays then always use it
+SIMD_TANH = _simd_tanh()
 
 
 def tanh_into(a, out):
@@ -29,9 +48,12 @@ def tanh_into(a, out):
     calls and tanh costs twice exp. For large arrays, tanh(a) = 1 − 2/(e^{2a} + 1) is then
     about 2× faster: its error is absolute (≤ 2u), not relative, near 0 — within every
     tolerance the suite applies — and it stays holomorphic (e^{2a} = inf gives exactly 1).
-    Small arrays keep np.tanh: there one call beats four.
+    Small arrays keep np.tanh: there one call beats four. Where NumPy's float64 tanh is
+    vectorised (:data:`SIMD_TANH`: AVX-512) real arrays always use it — faster than the exp
+    form and exact to 1-2 ulp, where the exp form is 2u absolute (up to ~2e4 ulp near 0);
+    complex arrays (the complex step) keep the exp form from the size on.
     """
-    if a.size < EXP_TANH_MIN_SIZE:
+    if a.size < EXP_TANH_MIN_SIZE or (SIMD_TANH and a.dtype.kind == "f"):
         return np.tanh(a, out=out)
     np.multiply(a, 2.0, out=out)
     with np.errstate(over="ignore"):  # e^{2a} = inf is exact here: tanh = 1
