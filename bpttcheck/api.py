@@ -25,7 +25,7 @@ from bpttcheck.properties.results import EXIT_FAILED, EXIT_NOTHING_CHECKED
 __all__ = ["CheckFailed", "NothingChecked", "check"]
 
 #: The keywords ``check`` takes besides target, kind, device and profile (the option table's).
-_KEYWORDS = ("dtypes", "dtype", "seed", "timeout", "skip", "xfail", "report", "select", "quiet", "skip_ids",
+_KEYWORDS = ("dtypes", "dtype", "seed", "timeout", "memory", "in_process", "skip", "xfail", "report", "select", "quiet", "skip_ids",
              "xfail_ids")
 
 

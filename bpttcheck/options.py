@@ -69,7 +69,8 @@ class OptionError(ValueError):
 class OptionDef:
     """One option. ``multiple`` options repeat on the command line and take a list in the API;
     their environment variable holds several values separated by commas or white space.
-    ``type`` is "str", "int", "float" (positive and finite), "path" or "flag" (a switch).
+    ``type`` is "str", "int", "float" (positive and finite), "size" (bytes: ``8G``, ``512M``, a
+    number of bytes, or ``off``), "path" or "flag" (a switch).
     ``short``: a one-letter command-line spelling; ``aliases``: older command-line spellings
     kept working (deprecated: a note on stderr when used)."""
 
@@ -118,8 +119,13 @@ _TABLE = (
     OptionDef("profile", "cases per check: dev 15 random, ci 25 derandomized, thorough 300 "
                          "(default: ci when $CI is set, else dev)", choices=PROFILES),
     OptionDef("seed", "Hypothesis seed (randomizes a derandomized profile)", metavar="N", type="int"),
-    OptionDef("timeout", "seconds allowed per case; the checks then run in a child process that is stopped when "
-                         "a case hangs", metavar="S", type="float"),
+    OptionDef("timeout", "seconds allowed per case before the target is stopped and the check fails as a hang "
+                         "(positive, finite)", metavar="S", type="float"),
+    OptionDef("memory", "memory cap of the process running the target, e.g. 8G or 512M (default: half of the "
+                        "machine's memory; 'off' for none); a target over it fails with OutOfMemory",
+              metavar="SIZE", type="size"),
+    OptionDef("in-process", "run the targets in this process, not in a worker process (for debugging with pdb: "
+                            "no time or memory limit, and a crashing target ends the run)", type="flag"),
     OptionDef("skip", "file of check ids to skip: one per line, '#' comments, fnmatch patterns, 'target::id'",
               metavar="FILE", type="path", aliases=("--skip-file",)),
     OptionDef("xfail", "file of check ids expected to fail: same format as the skip file",
@@ -132,6 +138,7 @@ _TABLE = (
 
 #: name -> definition, in the order they are shown in ``--help``.
 OPTIONS: dict[str, OptionDef] = {o.name: o for o in _TABLE}
+_BY_KEYWORD = {o.keyword: o.name for o in _TABLE if o.keyword != o.name}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
@@ -160,6 +167,8 @@ def _convert(opt: OptionDef, raw, where: str):
         if not (math.isfinite(value) and value > 0):
             raise OptionError(f"{where}={raw!r}: expected a positive, finite number of seconds, e.g. 30")
         return value
+    if opt.type == "size":
+        return _size(raw, where)
     if opt.type == "path":
         if not isinstance(raw, (str, os.PathLike)):
             raise OptionError(f"{where}={raw!r} (type={type(raw).__name__}): expected a file path")
@@ -172,8 +181,38 @@ def _convert(opt: OptionDef, raw, where: str):
     return raw
 
 
+_UNITS = {"": 1, "B": 1, "K": 2 ** 10, "KB": 2 ** 10, "KIB": 2 ** 10, "M": 2 ** 20, "MB": 2 ** 20, "MIB": 2 ** 20,
+          "G": 2 ** 30, "GB": 2 ** 30, "GIB": 2 ** 30, "T": 2 ** 40, "TB": 2 ** 40, "TIB": 2 ** 40}
+
+
+def _size(raw, where: str):
+    """A memory size in bytes (``8G``, ``512M``, ``1.5GiB``, an integer of bytes), or 0 for
+    ``off`` (no cap); OptionError naming ``where`` otherwise."""
+    expected = "expected a size such as 8G, 512M or a number of bytes (>= 64M), or 'off'"
+    if isinstance(raw, bool):
+        raise OptionError(f"{where}={raw!r} (type=bool): {expected}")
+    if isinstance(raw, (int, float)):
+        value = float(raw)
+    elif isinstance(raw, str):
+        text = raw.strip().upper()
+        if text in ("OFF", "NONE", "0"):
+            return 0
+        match = re.fullmatch(r"([0-9]*\.?[0-9]+(?:E[0-9]+)?)\s*([KMGT]?I?B?)", text)
+        if not match:
+            raise OptionError(f"{where}={raw!r}: {expected}")
+        value = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        raise OptionError(f"{where}={raw!r} (type={type(raw).__name__}): {expected}")
+    if value == 0 and not isinstance(raw, str):
+        return 0
+    if not (math.isfinite(value) and value >= 2 ** 26):
+        raise OptionError(f"{where}={raw!r}: {expected}")
+    return int(value)
+
+
 def validate(name: str, value):
     """An API keyword's value, checked as the command line would check it (None: not given)."""
+    name = _BY_KEYWORD.get(name, name)
     if name not in OPTIONS:
         raise OptionError(f"{name!r} is not a bpttcheck option; expected one of {', '.join(OPTIONS)}")
     opt = OPTIONS[name]
@@ -219,7 +258,7 @@ def _kwargs(opt: OptionDef) -> dict:
         kwargs["choices"] = opt.choices
     if opt.multiple:
         kwargs["action"] = "append"
-    if opt.type in ("int", "float"):
+    if opt.type in ("int", "float", "size"):
         kwargs["type"] = _parser_type(opt)
     return kwargs
 

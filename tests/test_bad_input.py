@@ -204,3 +204,52 @@ def test_bad_input_is_rejected_with_a_clear_message(call, exc, fragment):
 
 def test_table_is_large_enough():
     assert len(BAD_INPUTS) >= 20
+
+
+# --------------------------------------------------------------------------- the API's keyword options
+# (issue 13, isolation helper): verify_target's and bpttcheck.check's keywords, each rejected before
+# anything runs, by the option table's own validation (the same message as on the command line).
+
+from bpttcheck import check as _check  # noqa: E402
+from bpttcheck.properties.oracle.api import verify_target as _verify  # noqa: E402
+
+_GRU = "torch.nn:GRU"
+BAD_OPTIONS = [
+    bad(lambda: _verify(_GRU, device="tpu"), "device='tpu': expected one of cpu, cuda, all", ValueError, id="verify-device"),
+    bad(lambda: _verify(_GRU, device=0), "device=0 (type=int): expected a string", ValueError, id="verify-device-int"),
+    bad(lambda: _verify(_GRU, seed="abc"), "seed='abc': expected an integer", ValueError, id="verify-seed-str"),
+    bad(lambda: _verify(_GRU, seed=1.5), "seed=1.5 (type=float): expected an integer", ValueError, id="verify-seed-float"),
+    bad(lambda: _verify(_GRU, seed=True), "seed=True (type=bool): expected an integer", ValueError, id="verify-seed-bool"),
+    bad(lambda: _verify(_GRU, profile="fast"), "profile='fast': expected one of dev, ci, thorough", ValueError, id="verify-profile"),
+    bad(lambda: _verify(_GRU, profile=3), "profile=3 (type=int): expected a string", ValueError, id="verify-profile-int"),
+    bad(lambda: _verify(123), "spec=123 (type=int): expected a target: 'module:attribute'", ValueError, id="verify-spec-int"),
+    bad(lambda: _verify([_GRU, 1.5]), "spec=1.5 (type=float): expected a target", ValueError, id="verify-spec-list-float"),
+    bad(lambda: _verify(""), "target='': expected 'module.path:attribute'", ValueError, id="verify-spec-empty"),
+    bad(lambda: _verify(_GRU, timeout=float("nan")), "timeout=nan: expected a positive, finite number of seconds", ValueError, id="verify-timeout-nan"),
+    bad(lambda: _verify(_GRU, timeout=0), "timeout=0: expected a positive, finite number of seconds", ValueError, id="verify-timeout-0"),
+    bad(lambda: _verify(_GRU, timeout=-1), "timeout=-1: expected a positive, finite number of seconds", ValueError, id="verify-timeout-negative"),
+    bad(lambda: _verify(_GRU, timeout=float("inf")), "timeout=inf: expected a positive, finite number", ValueError, id="verify-timeout-inf"),
+    bad(lambda: _verify(_GRU, timeout="soon"), "timeout='soon': expected a number of seconds", ValueError, id="verify-timeout-str"),
+    bad(lambda: _verify(_GRU, memory="lots"), "memory='lots': expected a size such as 8G", ValueError, id="verify-memory-str"),
+    bad(lambda: _verify(_GRU, memory=-1), "memory=-1: expected a size such as 8G", ValueError, id="verify-memory-negative"),
+    bad(lambda: _verify(_GRU, memory=1000), "memory=1000: expected a size such as 8G, 512M or a number of bytes (>= 64M)", ValueError, id="verify-memory-tiny"),
+    bad(lambda: _verify(_GRU, memory=True), "memory=True (type=bool): expected a size", ValueError, id="verify-memory-bool"),
+    bad(lambda: _verify(_GRU, in_process="maybe"), "in_process='maybe': expected a boolean", ValueError, id="verify-in_process"),
+    bad(lambda: _verify(_GRU, in_process=[1]), "in_process=[1]: expected a boolean", ValueError, id="verify-in_process-list"),
+    bad(lambda: _check(_GRU, device="tpu"), "device='tpu': expected one of cpu, cuda, all", ValueError, id="check-device"),
+    bad(lambda: _check(_GRU, seed="abc"), "seed='abc': expected an integer", ValueError, id="check-seed"),
+    bad(lambda: _check(_GRU, profile="fast"), "profile='fast': expected one of dev, ci, thorough", ValueError, id="check-profile"),
+    bad(lambda: _check(123), "spec=123 (type=int): expected a target", ValueError, id="check-spec-int"),
+    bad(lambda: _check(_GRU, timeout=float("nan")), "timeout=nan: expected a positive, finite number", ValueError, id="check-timeout-nan"),
+    bad(lambda: _check(_GRU, timeout=-1), "timeout=-1: expected a positive, finite number", ValueError, id="check-timeout-negative"),
+    bad(lambda: _check(_GRU, memory="8X"), "memory='8X': expected a size such as 8G", ValueError, id="check-memory"),
+    bad(lambda: _check(_GRU, in_process="maybe"), "in_process='maybe': expected a boolean", ValueError, id="check-in_process"),
+    bad(lambda: _check(_GRU, timeot=3), "check() got unknown keyword 'timeot'; expected one of", ValueError, id="check-unknown-keyword"),
+]
+
+
+@pytest.mark.parametrize("call, exc, fragment", BAD_OPTIONS)
+def test_bad_api_option_is_rejected_with_a_clear_message(call, exc, fragment):
+    with pytest.raises(exc, match=re.escape(fragment)) as info:
+        call()
+    assert "expected" in str(info.value)

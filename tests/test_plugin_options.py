@@ -21,12 +21,12 @@ def test_all_names_exist():
 
 
 def test_every_option_has_flag_env_keyword_and_help():
-    assert set(OPTIONS) == {"target", "kind", "device", "dtype", "profile", "seed", "timeout", "skip", "xfail",
-                            "report", "select", "quiet"}
+    assert set(OPTIONS) == {"target", "kind", "device", "dtype", "profile", "seed", "timeout", "memory", "in-process",
+                            "skip", "xfail", "report", "select", "quiet"}
     for opt in OPTIONS.values():
         assert opt.pytest_flag == f"--bpttcheck-{opt.name}"
         assert opt.cli_flag == f"--{opt.name}"
-        assert opt.env == f"BPTTCHECK_{opt.name.upper()}"
+        assert opt.env == f"BPTTCHECK_{opt.name.upper().replace('-', '_')}"
         assert opt.keyword.isidentifier() and opt.help
 
 

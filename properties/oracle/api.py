@@ -72,7 +72,7 @@ def _options(**given) -> dict:
 
 def verify_target(spec=None, kind=None, *, device="all", profile=None, seed=None, skip_ids=(), xfail_ids=(),
                   progress=None, dtypes=None, select=None, timeout=None, skip=None, xfail=None,
-                  report=None) -> Report:
+                  report=None, memory=None, in_process=None) -> Report:
     """Verify one target (or, with ``spec=None``, PyTorch's built-ins) and return a :class:`Report`.
 
     ``spec``: a spec string, the target object itself, or a list of them. ``skip_ids`` /
@@ -83,12 +83,13 @@ def verify_target(spec=None, kind=None, *, device="all", profile=None, seed=None
     """
     started = time.time()
     opts = _options(device=device, profile=profile, seed=seed, dtype=dtypes, select=select, timeout=timeout,
-                    skip=skip, xfail=xfail, report=report, kind=kind)
+                    skip=skip, xfail=xfail, report=report, kind=kind, memory=memory, in_process=in_process)
     device = opts["device"] or OPTIONS["device"].default
     profile = opts["profile"] or default_profile()
     dtypes = tuple(opts["dtype"]) if opts["dtype"] else None
     skip_ids = list(skip_ids) + (read_id_file(opts["skip"]) if opts["skip"] else [])
     xfail_ids = list(xfail_ids) + (read_id_file(opts["xfail"]) if opts["xfail"] else [])
+    _check_spec(spec)
     targets = [spec] if isinstance(spec, str) or (spec is not None and not isinstance(spec, (list, tuple))) \
         else list(spec or [])
     pairs = [(t, kind) for t in targets] if targets else list(BUILTIN_TARGETS)
@@ -135,6 +136,15 @@ def verify_target(spec=None, kind=None, *, device="all", profile=None, seed=None
     if opts["report"]:
         out.write_json(opts["report"], run={"seconds": round(time.time() - started, 3)})
     return out
+
+
+def _check_spec(spec) -> None:
+    """A target is a spec string or an object one can call or construct (a list of them):
+    a number, a bool, bytes or a dict is a mistake, named with what is expected."""
+    for one in (spec if isinstance(spec, (list, tuple)) else [spec]):
+        if one is None and spec is not None or isinstance(one, (bool, int, float, complex, bytes, dict, set)):
+            raise TargetError(f"spec={one!r} (type={type(one).__name__}): expected a target: 'module:attribute' or "
+                              "the object itself (a class, a function, a step object or its factory)")
 
 
 def _precisions(check_id: str) -> list[str]:
