@@ -125,19 +125,29 @@ def _make(check_id, long: bool):
     return make
 
 
-def verify_seconds(profile: str = PROFILE, extra=()) -> float:
+#: the thread variables the bench pins (bpttcheck.bench.runner.THREAD_VARS)
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                "NUMEXPR_NUM_THREADS")
+
+
+def verify_seconds(profile: str = PROFILE, extra=(), pinned: bool = True) -> float:
     """Wall seconds of ``bpttcheck verify --target torch.nn:LSTM --device cpu --profile …`` in
-    a fresh process (torch's import included, as a user waits for it)."""
+    a fresh process (torch's import included, as a user waits for it). ``pinned=False`` drops
+    the thread pinning the bench's child runs under: torch then uses its default threads."""
     cmd = [sys.executable, "-m", "bpttcheck", "verify", "--target", TARGET, "--device", "cpu", "--profile",
-           profile, *extra]
+           profile, "-q", *extra]
+    env = dict(os.environ)
+    if not pinned:
+        for var in _THREAD_VARS:
+            env.pop(var, None)
     start = time.perf_counter()
-    subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+    subprocess.run(cmd, capture_output=True, text=True, env=env)
     return time.perf_counter() - start
 
 
-def _make_verify():
+def _make_verify(extra=(), pinned=True):
     def make():
-        return (lambda: verify_seconds()), None
+        return (lambda: verify_seconds(extra=extra, pinned=pinned)), None
 
     return make
 
@@ -157,16 +167,19 @@ def benchmarks() -> list[Benchmark]:
             warmup=long is False,
             notes="ratio = 1 / speed-up in cases per second (the same cases on both sides)",
         ))
-    out.append(Benchmark(
-        name=f"time to verdict: bpttcheck verify --target {TARGET} --device cpu --profile {PROFILE}",
-        make=_make_verify(),
-        goal=VERIFY_GOAL_S,
-        goal_kind="seconds",
-        group="throughput",
-        needs=("torch",),
-        rounds=3,
-        warmup=False,
-    ))
+    for extra, pinned, how, rounds in (((), True, "one thread", 3), (("--in-process",), True, "one thread", 3),
+                                       ((), False, "torch's default threads", 2)):
+        out.append(Benchmark(
+            name=f"time to verdict: bpttcheck verify --target {TARGET} --device cpu --profile {PROFILE}"
+                 + "".join(" " + e for e in extra) + f" ({how})",
+            make=_make_verify(extra, pinned),
+            goal=VERIFY_GOAL_S,
+            goal_kind="seconds",
+            group="throughput",
+            needs=("torch",),
+            rounds=rounds,
+            warmup=False,
+        ))
     return out
 
 
