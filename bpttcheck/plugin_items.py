@@ -22,7 +22,9 @@ import pytest
 
 from bpttcheck.properties.oracle.api import default_dtypes, target_checks
 from bpttcheck.properties.oracle.kinds import spec_of
-from bpttcheck.properties.oracle.sandbox import run_isolated
+from bpttcheck.properties.oracle.sandbox import DEFAULT_TIMEOUT, WorkerPool, can_isolate, default_memory
+from bpttcheck.properties.oracle.sandbox_worker import Guard, guarded_result
+from bpttcheck.properties.torch_checks import cuda_available
 from bpttcheck.properties.oracle.targets import TargetError, load_target
 from bpttcheck.properties.report_text import failure_signature
 from bpttcheck.properties.results import CheckResult, Report, Status, environment, json_safe
@@ -50,10 +52,11 @@ class CheckItem(pytest.Item):
     def runtest(self):
         # xfail stays pytest's business (the marker from the xfail file), so both tools agree.
         values = self.config.pluginmanager.get_plugin("bpttcheck-oracle").values
-        if values["timeout"] is not None:
-            result = _isolated(self.check, self.spec, values)
+        if values["in-process"] or not can_isolate(self.spec):
+            guard = Guard()
+            result = guarded_result(run_check(self.check, values["profile"], values["seed"]), guard)
         else:
-            result = run_check(self.check, values["profile"], values["seed"])
+            result = _isolated(self.check, self.spec, values)
         result.nodeid = self.nodeid
         self.user_properties.append((RESULT_KEY, result.as_dict()))
         if result.status == Status.PASS:
@@ -84,12 +87,26 @@ class CheckItem(pytest.Item):
         return path, line, f"bpttcheck[{self.spec}]::{self.identity['id']}"
 
 
+#: The plugin's workers: one at a time, for the target whose items are running (items of a target
+#: are collected together, so a target's checks share its worker; the next target gets a fresh one).
+_POOL = WorkerPool()
+
+
 def _isolated(check, spec, values):
-    results = [None]
-    run_isolated([((spec, values["kind"]), check, False)], results, [0], profile=values["profile"],
-                 seed=values["seed"], timeout=values["timeout"], device=values["device"],
-                 dtypes=values["dtype"] or None)
-    return results[0]
+    device = values["device"]
+    dtypes = tuple(values["dtype"]) or default_dtypes(device)
+    memory = values["memory"] if values["memory"] is not None else (
+        0 if device in ("cuda", "all") and cuda_available() else default_memory())
+    timeout = values["timeout"] or DEFAULT_TIMEOUT
+    key = _POOL.key(spec, values["kind"], device, dtypes, memory)
+    for other in [k for k in _POOL.workers if k != key]:
+        _POOL.release(other)
+    worker = _POOL.get(spec, values["kind"], device=device, dtypes=dtypes, memory=memory, timeout=timeout)
+    described = next((d for d in worker.checks if d["id"] == check.check_id), None)
+    if described is None:  # the worker's checks differ from the collected ones: run it here, guarded
+        guard = Guard()
+        return guarded_result(run_check(check, values["profile"], values["seed"]), guard)
+    return worker.run(described, False, profile=values["profile"], seed=values["seed"], timeout=timeout)
 
 
 class TargetCollector(pytest.Collector):

@@ -42,12 +42,14 @@ __all__ = [
     "build_module",
     "cell_arguments",
     "cuda_available",
+    "global_torch_state",
     "load_weights",
     "module_arguments",
     "precision_mode",
     "protocol_inputs",
     "require_same_inputs",
     "require_torch",
+    "restore_torch_state",
     "run_cell",
     "run_module",
     "run_target",
@@ -144,6 +146,43 @@ def tf32_state() -> dict:
     if rnn is not None and hasattr(rnn, "fp32_precision"):
         state["cudnn.rnn.fp32_precision"] = str(rnn.fp32_precision)
     return state
+
+
+def global_torch_state() -> dict:
+    """torch's process-wide switches a target might leave changed: grad mode, default dtype,
+    deterministic algorithms, intra-op threads, anomaly mode, the TF32 switches ({} without torch
+    or before torch is imported: a target importing it starts from torch's defaults)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "is_grad_enabled"):
+        return {}
+    return {"grad mode": torch.is_grad_enabled(), "default dtype": torch.get_default_dtype(),
+            "deterministic algorithms": torch.are_deterministic_algorithms_enabled(),
+            "threads": torch.get_num_threads(), "anomaly mode": torch.is_anomaly_enabled(),
+            **tf32_state()}
+
+
+def restore_torch_state(saved: dict) -> list[str]:
+    """Put back what :func:`global_torch_state` saved; the names of the switches that had changed."""
+    now = global_torch_state()
+    changed = [f"{k}: {saved[k]} -> {now[k]}" for k in saved if k in now and now[k] != saved[k]]
+    if not changed:
+        return []
+    import torch
+
+    torch.set_grad_enabled(saved["grad mode"])
+    torch.set_default_dtype(saved["default dtype"])
+    torch.use_deterministic_algorithms(saved["deterministic algorithms"])
+    if now["threads"] != saved["threads"]:
+        torch.set_num_threads(saved["threads"])
+    torch.autograd.set_detect_anomaly(saved["anomaly mode"])
+    torch.backends.cudnn.allow_tf32 = saved.get("cudnn.allow_tf32", torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = saved.get("cuda.matmul.allow_tf32", torch.backends.cuda.matmul.allow_tf32)
+    rnn = getattr(torch.backends.cudnn, "rnn", None)
+    if "cudnn.rnn.fp32_precision" in saved and rnn is not None:
+        rnn.fp32_precision = saved["cudnn.rnn.fp32_precision"]
+    return changed
 
 
 # --------------------------------------------------------------------------- building

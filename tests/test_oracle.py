@@ -235,7 +235,8 @@ def test_clip_builtins_pass():
 
 
 def test_clip_without_epsilon_fails_threshold(targets):
-    r = _only(_verify("oracle_targets:clip_no_eps", "torch-semantics"))
+    # derandomized: the target has two bugs, and a random draw may find either first
+    r = _only(_verify("oracle_targets:clip_no_eps", "torch-semantics", profile="ci"))
     assert r.status == "fail" and "grads[" in r.message.splitlines()[0]
 
 

@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from bpttcheck.options import OPTIONS, OptionError, add_argparse_options, resolve
-from bpttcheck.properties.oracle.api import verify_target
+from bpttcheck.properties.oracle.api import EXIT_INTERRUPTED, RunInterrupted, verify_target
 from bpttcheck.properties.oracle.kinds import REGISTRY, TargetError
 from bpttcheck.properties.results import EXIT_FAILED, EXIT_NOTHING_CHECKED, EXIT_OK, EXIT_USAGE
 
@@ -28,7 +28,8 @@ EXIT_HELP = f"""exit status:
   {EXIT_FAILED}  a check failed (or the oracle hit an error)
   {EXIT_USAGE}  usage error: a bad option, a target that cannot be loaded, a missing file
   {EXIT_NOTHING_CHECKED}  nothing could be checked: every check skipped, unsupported or inconclusive, or
-     none selected (one line on stderr says why)"""
+     none selected (one line on stderr says why)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): the table (and JSON report) of the checks that finished"""
 
 
 def _kinds_help() -> str:
@@ -68,10 +69,17 @@ def run(args) -> int:
                                profile=values["profile"], seed=values["seed"], skip=values["skip"],
                                xfail=values["xfail"], progress=_progress_printer(values["quiet"]),
                                dtypes=values["dtype"] or None, select=values["select"], timeout=values["timeout"],
-                               report=values["report"])
+                               report=values["report"], memory=values["memory"], in_process=values["in-process"])
     except (TargetError, OptionError, OSError) as exc:
         print(f"bpttcheck verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RunInterrupted as stop:  # Ctrl-C: what finished, no traceback
+        print("\n" + stop.report.table())
+        print(f"bpttcheck verify: interrupted; {len(stop.report.results)} checks had finished", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # before any check finished (while loading the targets)
+        print("\nbpttcheck verify: interrupted before any check finished", file=sys.stderr)
+        return EXIT_INTERRUPTED
     failures = report.failure_text()
     if failures:
         print("\n" + failures + "\n")

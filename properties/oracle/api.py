@@ -18,10 +18,14 @@ from ..runner import PropertyCheck, run_check
 from ..torch_checks import cuda_available
 from .common import DTYPE_VARIANTS, dtype_variant
 from .kinds import CheckOptions, checks_for, resolve, spec_of
-from .sandbox import run_isolated
+from .sandbox import DEFAULT_TIMEOUT, WorkerPool, can_isolate, default_memory, stub
+from .sandbox_worker import Guard, guarded_result
 from .targets import TargetError
 
-__all__ = ["BUILTIN_TARGETS", "builtin_checks", "default_dtypes", "run_one", "target_checks", "verify_target"]
+#: The exit status of a run the user interrupted (Ctrl-C), as shells report SIGINT.
+EXIT_INTERRUPTED = 130
+
+__all__ = ["BUILTIN_TARGETS", "EXIT_INTERRUPTED", "RunInterrupted", "builtin_checks", "default_dtypes", "run_one", "target_checks", "verify_target"]
 
 #: What ``bpttcheck verify`` checks with no target: PyTorch's own built-ins (and the detach
 #: loop and hook-scaled estimator of :mod:`.builtins`, written with torch as users write them).
@@ -77,8 +81,12 @@ def verify_target(spec=None, kind=None, *, device="all", profile=None, seed=None
 
     ``spec``: a spec string, the target object itself, or a list of them. ``skip_ids`` /
     ``xfail_ids``: check ids (shell patterns, ``target::id``); ``skip``/``xfail``: files of
-    them. ``progress(text, end)``: called as checks run. ``timeout``: seconds per case; the checks
-    then run in a child process that is stopped if one case hangs (see :mod:`.sandbox`).
+    them. ``progress(text, end)``: called as checks run. Each target runs in a worker process of
+    its own (:mod:`.sandbox`; docs/isolation.md): ``timeout`` is the seconds allowed per case
+    (default :data:`~.sandbox.DEFAULT_TIMEOUT`), ``memory`` the worker's memory cap in bytes or a
+    size such as ``"8G"`` (default: half of the machine's memory; none on CUDA), and
+    ``in_process=True`` runs the targets here instead (for pdb; no limits). A Ctrl-C raises
+    :class:`RunInterrupted` carrying the report of the checks that finished.
     ``report``: also write the JSON report there.
     """
     started = time.time()
@@ -93,49 +101,108 @@ def verify_target(spec=None, kind=None, *, device="all", profile=None, seed=None
     targets = [spec] if isinstance(spec, str) or (spec is not None and not isinstance(spec, (list, tuple))) \
         else list(spec or [])
     pairs = [(t, kind) for t in targets] if targets else list(BUILTIN_TARGETS)
-    checks, origin, dropped = [], [], []
-    for t, k in pairs:
-        wanted = dtypes or default_dtypes(device)
-        found = target_checks(t, k, device=device, dtypes=wanted)
-        if dtypes:  # kinds that always run in their own precision are kept only when it was asked for
-            found = [c for c in found if set(_precisions(c.check_id)) & set(dtypes)]
-        checks += found
-        origin += [(t, k)] * len(found)
-        if not found:
-            dropped.append(t)
-    total = len(checks)
-    if opts["select"]:
-        keep = [i for i, c in enumerate(checks) if opts["select"] in c.check_id or opts["select"] in c.name]
-        checks, origin = [checks[i] for i in keep], [origin[i] for i in keep]
-    results: list = [None] * len(checks)
-    todo = []
-    for i, check in enumerate(checks):
-        pattern = id_matches(check.target, check.check_id, skip_ids)
-        if pattern is not None:
-            results[i] = CheckResult(check.name, Status.SKIP, id=check.check_id, target=check.target, kind=check.kind,
-                                     message=f"listed in the skip file ({pattern})")
-        elif check.skip:
-            results[i] = run_check(check, profile, opts["seed"])
-        else:
-            todo.append(i)
-    xfails = [id_matches(checks[i].target, checks[i].check_id, xfail_ids) is not None for i in todo]
-    if opts["timeout"] is not None:
-        if any(not isinstance(origin[i][0], str) for i in todo):
-            raise TargetError("timeout=...: the checks then run in a child process, which must import the target; "
-                              "pass it as a 'module:attribute' spec (or leave out the timeout)")
-        run_isolated([(origin[i], checks[i], x) for i, x in zip(todo, xfails)], results, todo, profile=profile,
-                     seed=opts["seed"], timeout=opts["timeout"], device=device, dtypes=dtypes, progress=progress)
-    else:
-        _run_in_process([checks[i] for i in todo], xfails, results, todo, profile, opts["seed"], progress)
+    isolated = not opts["in_process"]
+    timeout = opts["timeout"] or DEFAULT_TIMEOUT
+    memory = opts["memory"] if opts["memory"] is not None else (0 if device in ("cuda", "all") and cuda_available()
+                                                                else default_memory())
+    pool = WorkerPool() if isolated else None
+    checks, origin, dropped, workers = [], [], [], []
+    try:
+        for t, k in pairs:
+            wanted = dtypes or default_dtypes(device)
+            if isolated and can_isolate(t):
+                found = [stub(d) for d in pool.get(t, k, device=device, dtypes=wanted, memory=memory,
+                                                   timeout=timeout).checks]
+                key = pool.key(t, k, device, wanted, memory)
+            else:
+                found, key = target_checks(t, k, device=device, dtypes=wanted), None
+            if dtypes:  # kinds that always run in their own precision are kept only when it was asked for
+                found = [c for c in found if set(_precisions(c.check_id)) & set(dtypes)]
+            checks += found
+            origin += [(t, k)] * len(found)
+            workers += [(t, k, wanted, key)] * len(found)
+            if not found:
+                dropped.append(t)
+                if key is not None:
+                    pool.release(key)
+        total = len(checks)
+        if opts["select"]:
+            keep = [i for i, c in enumerate(checks) if opts["select"] in c.check_id or opts["select"] in c.name]
+            checks, origin, workers = [checks[i] for i in keep], [origin[i] for i in keep], [workers[i] for i in keep]
+        results: list = [None] * len(checks)
+        todo = []
+        for i, check in enumerate(checks):
+            pattern = id_matches(check.target, check.check_id, skip_ids)
+            if pattern is not None:
+                results[i] = CheckResult(check.name, Status.SKIP, id=check.check_id, target=check.target,
+                                         kind=check.kind, message=f"listed in the skip file ({pattern})")
+            elif check.skip:
+                results[i] = run_check(check, profile, opts["seed"])
+            else:
+                todo.append(i)
+        xfails = {i: id_matches(checks[i].target, checks[i].check_id, xfail_ids) is not None for i in todo}
+        try:
+            _run(checks, xfails, results, todo, workers, pool, profile=profile, seed=opts["seed"], timeout=timeout,
+                 device=device, memory=memory, progress=progress)
+        except KeyboardInterrupt:
+            finished = [r for r in results if r is not None]
+            out = _report(finished, pairs, profile, opts, kind, device, dtypes, total)
+            if opts["report"]:
+                out.write_json(opts["report"], run={"seconds": round(time.time() - started, 3), "interrupted": True,
+                                                    "exitstatus": EXIT_INTERRUPTED})
+            raise RunInterrupted(out) from None
+    finally:
+        if pool is not None:
+            pool.close()
     for r in results:
         r.nodeid = r.nodeid or f"bpttcheck[{r.target}]::{r.id}"
-    out = Report(results, environment(device), [spec_of(t) for t, _ in pairs],
-                 profile, opts["seed"], kind=kind, device=device, dtypes=None if dtypes is None else list(dtypes),
-                 select=opts["select"], skip_file=opts["skip"], xfail_file=opts["xfail"],
-                 reason=_reason(results, total, opts["select"], dtypes, device))
+    out = _report(results, pairs, profile, opts, kind, device, dtypes, total)
     if opts["report"]:
         out.write_json(opts["report"], run={"seconds": round(time.time() - started, 3)})
     return out
+
+
+def _report(results, pairs, profile, opts, kind, device, dtypes, total) -> Report:
+    return Report(results, environment(device), [spec_of(t) for t, _ in pairs],
+                  profile, opts["seed"], kind=kind, device=device, dtypes=None if dtypes is None else list(dtypes),
+                  select=opts["select"], skip_file=opts["skip"], xfail_file=opts["xfail"],
+                  reason=_reason(results, total, opts["select"], dtypes, device))
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The user pressed Ctrl-C: ``.report`` holds the checks that finished (the command line prints
+    it and exits with status 130; the JSON report, when asked for, was written)."""
+
+    def __init__(self, report):
+        super().__init__("interrupted")
+        self.report = report
+
+
+def _run(checks, xfails, results, todo, workers, pool, *, profile, seed, timeout, device, memory, progress):
+    """Run the checks ``todo`` (indices), each in its target's worker or, with no worker (in-process,
+    or a target that cannot be sent to one), here, with the global state guarded; a target's
+    worker is closed after its last check."""
+    last = {workers[i][3]: i for i in todo}
+    for n, i in enumerate(todo, 1):
+        check, xfail = checks[i], xfails[i]
+        target, kind, wanted, key = workers[i]
+        label = f"[{n}/{len(todo)}] {check.check_id}"
+        tick = None
+        if progress is not None:
+            progress(f"{label} ...", False)
+            tick = lambda text, label=label: progress(f"\r{label} ... {text}", False)  # noqa: E731
+        if key is None:
+            guard = Guard()
+            results[i] = guarded_result(run_check(check, profile, seed, tick, xfail=xfail), guard)
+        else:
+            worker = pool.get(target, kind, device=device, dtypes=wanted, memory=memory, timeout=timeout)
+            described = next(d for d in worker.checks if d["id"] == check.check_id)
+            results[i] = worker.run(described, xfail, profile=profile, seed=seed, timeout=timeout, tick=tick)
+            if last[key] == i:
+                pool.release(key)
+        if progress is not None:
+            r = results[i]
+            progress(f"\r{label} ... {r.status} ({r.cases} cases, {r.seconds:.1f} s)", True)
 
 
 def _check_spec(spec) -> None:
@@ -151,19 +218,6 @@ def _precisions(check_id: str) -> list[str]:
     """The precisions in a check id's brackets: ``…[cpu,float32+float64]`` -> float32, float64."""
     inside = check_id.rpartition("[")[2].rstrip("]")
     return inside.partition(",")[2].split("+")
-
-
-def _run_in_process(checks, xfails, results, todo, profile, seed, progress):
-    for n, (check, xfail, i) in enumerate(zip(checks, xfails, todo), 1):
-        label = f"[{n}/{len(todo)}] {check.check_id}"
-        tick = None
-        if progress is not None:
-            progress(f"{label} ...", False)
-            tick = lambda text, label=label: progress(f"\r{label} ... {text}", False)  # noqa: E731
-        results[i] = run_check(check, profile, seed, tick, xfail=xfail)
-        if progress is not None:
-            r = results[i]
-            progress(f"\r{label} ... {r.status} ({r.cases} cases, {r.seconds:.1f} s)", True)
 
 
 def _reason(results, total, select, dtypes, device) -> str:
