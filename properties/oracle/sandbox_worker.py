@@ -26,6 +26,7 @@ import time
 import traceback
 from dataclasses import replace
 
+from ..compare import TargetFailure
 from ..results import CheckResult, Status
 from ..runner import run_check
 from ..torch_adapter import global_torch_state, restore_torch_state
@@ -199,7 +200,15 @@ def serve(conn, target, kind, device, dtypes, memory, out_path, err_path, parent
 
         def body(case, inner=check.body):
             conn.send(("case", _shown(case)))
-            return inner(case)
+            try:
+                return inner(case)
+            except TargetFailure as exc:
+                if getattr(exc, "raised", None) != "MemoryError":
+                    raise
+                # Over the memory cap: a failure of the target, never a decline of the case.
+                raise TargetFailure(f"OutOfMemory: the target ran out of memory (MemoryError) in the worker, whose "
+                                    f"memory cap is {memory / 2 ** 30:.1f} GiB above what it used at start "
+                                    f"(--memory sets it)\n  " + str(exc)) from None
 
         try:
             result = run_check(replace(check, body=body), profile, seed, xfail=xfail)
