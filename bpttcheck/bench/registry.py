@@ -21,6 +21,7 @@ AREAS = {
     "stability": "bpttcheck.bench.stability",
     "symbolic": "bpttcheck.bench.symbolic",
     "throughput": "bpttcheck.bench.throughput",
+    "isolation": "bpttcheck.bench.isolation",
 }
 
 
