@@ -105,19 +105,23 @@ def test_the_step_example_passes(user_dir):
     assert [str(r.status) for r in report.results] == ["pass", "pass"]
 
 
+def _pytest(user_dir, *args):
+    """The user's own pytest run in ``user_dir``, with this checkout (``examples``) importable."""
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(user_dir), str(ROOT)])}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_layers.py", *args],
+                          capture_output=True, text=True, cwd=user_dir, timeout=600, env=env)
+
+
 def test_the_users_test_file_passes_and_the_buggy_lstm_fails(user_dir):
     pytest.importorskip("torch")
-    env_path = f"{ROOT}{':' + sys.path[0] if sys.path else ''}"
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_layers.py"],
-                         capture_output=True, text=True, cwd=user_dir, timeout=600,
-                         env={**__import__("os").environ, "PYTHONPATH": f"{user_dir}:{env_path}"})
+    run = _pytest(user_dir)
     assert run.returncode == 0 and "2 passed" in run.stdout, run.stdout + run.stderr
     buggy = FILES["test_my_layers.py"].replace("from examples.lstm import LSTM", "from examples.buggy_lstm import "
                                                "BuggyLSTM as LSTM")
     (user_dir / "test_my_layers.py").write_text(buggy, encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_layers.py",
-                          "-k", "lstm_gradients"], capture_output=True, text=True, cwd=user_dir, timeout=600,
-                         env={**__import__("os").environ, "PYTHONPATH": f"{user_dir}:{env_path}"})
+    run = _pytest(user_dir, "-k", "lstm_gradients")
     assert run.returncode == 1 and "CheckFailed" in run.stdout and "diagnosis: the result matches c detached" \
         in run.stdout, run.stdout[-3000:]
 

@@ -101,12 +101,18 @@ class LagCurves:
     hidden: np.ndarray
 
 
-def lag_curves(cell: str, sigma: float, T: int, hidden: int, seed: int) -> LagCurves:
-    """Measure one cell at one σ on a random input sequence (batch 1, h0 = 0)."""
+def _lag_case(cell: str, sigma: float, T: int, hidden: int, seed: int):
+    """``(config, params, x, rng)``: the weights and input sequence the lag curves are measured on
+    (the reference's and a ``--target``'s alike); ``rng`` then draws the cotangents."""
     config = RecurrentConfig(cell, 4, hidden)
     params = scaled_params(config, sigma, seed)
     rng = np.random.default_rng(seed + 1)
-    x = rng.standard_normal((T, 1, 4))
+    return config, params, rng.standard_normal((T, 1, 4)), rng
+
+
+def lag_curves(cell: str, sigma: float, T: int, hidden: int, seed: int) -> LagCurves:
+    """Measure one cell at one σ on a random input sequence (batch 1, h0 = 0)."""
+    config, params, x, rng = _lag_case(cell, sigma, T, hidden, seed)
     step = step_jacobians(config, params, x)
     chain = chain_jacobians(step)
     norms = spectral_norm(step.hidden_block(chain))[:, 0]
@@ -144,7 +150,7 @@ def run(args) -> int:
         print("bpttcheck diagnose: expected -T >= 2, --hidden >= 1 and --train-steps >= 1", file=sys.stderr)
         return 2
     out = sys.stdout
-    target = _target(args, cells)
+    target = _target(args)
     if target is not None:
         cells = [target[1]]
     curves = {(c, s): lag_curves(c, s, args.T, args.hidden, args.seed) for s in sigmas for c in cells}
@@ -220,7 +226,7 @@ def _activation_example(cell, hist, args, target=None):
     return x[:, 0, 0], h
 
 
-def _target(args, cells):
+def _target(args):
     """``(class, cell, spec)`` for ``--target``, or None; a bad target is a usage error (exit 2)."""
     spec = getattr(args, "target", None)
     if spec is None:
@@ -235,9 +241,7 @@ def _target(args, cells):
 
 def _target_norms(target, sigma, args):
     """The target's ‖∂h_T/∂h_(T-k)‖₂ with the weights and inputs of :func:`lag_curves`."""
-    config = RecurrentConfig(target[1], 4, args.hidden)
-    params = scaled_params(config, sigma, args.seed)
-    x = np.random.default_rng(args.seed + 1).standard_normal((args.T, 1, 4))
+    config, params, x, _ = _lag_case(target[1], sigma, args.T, args.hidden, args.seed)
     return target_lag_norms(target[0], config, params, x).norms
 
 

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bpttcheck.reference.cells import TORCH_CELLS, cell_spec
 from bpttcheck.reference.config import RecurrentConfig
 from bpttcheck.reference.profiles import TrainingHistory
 from bpttcheck.reference.validation import InvalidArgument
 
+from .kinds import parse_kind
 from .targets import TargetError, cell_of, is_torch_module_class, load_target
 from ..torch_adapter import build_module, load_weights, require_torch
 
@@ -36,16 +38,14 @@ def resolve_module_target(spec: str, kind: str | None = None):
     if not is_torch_module_class(obj):
         raise TargetError(f"target={spec!r}: diagnose takes a module target, a class constructed like "
                           "torch.nn.RNN/LSTM/GRU; got " + type(obj).__name__)
-    cell = None
-    if kind:
-        base, _, named = str(kind).partition(":")
-        if base != "module" or named not in ("rnn", "lstm", "gru"):
-            raise TargetError(f"kind={kind!r}: diagnose takes --kind module:rnn, module:lstm or module:gru")
-        cell = named
+    named = ", ".join(f"module:{c}" for c in TORCH_CELLS)
+    base, cell = parse_kind(kind) if kind else ("module", None)  # the kinds' one parser and its errors
+    if base != "module" or (cell is not None and cell not in TORCH_CELLS):
+        raise TargetError(f"kind={kind!r}: diagnose takes --kind {named}")
     cell = cell or cell_of(obj)
     if cell is None:
         raise TargetError(f"target={spec!r}: cannot tell the cell from the name {obj.__name__!r}; "
-                          "say it with --kind module:lstm (or module:rnn, module:gru)")
+                          f"say it with --kind ({named})")
     return obj, cell, spec
 
 
@@ -56,8 +56,11 @@ class TargetLag:
     norms: np.ndarray
 
 
-def _state(cell, h, c):
-    return (h, c) if cell == "lstm" else h
+def _loaded(cls, config: RecurrentConfig, params: dict):
+    """The target built for one-layer ``config`` in float64, holding ``params``."""
+    module = build_module(cls, config, dtype="float64")
+    load_weights(module, params)
+    return module
 
 
 def target_lag_norms(cls, config: RecurrentConfig, params: dict, x: np.ndarray) -> TargetLag:
@@ -67,16 +70,16 @@ def target_lag_norms(cls, config: RecurrentConfig, params: dict, x: np.ndarray) 
     if config.num_layers != 1 or x.ndim != 3 or x.shape[1] != 1:
         raise InvalidArgument(f"config.num_layers={config.num_layers}, x.shape={x.shape}: expected one layer "
                               "and x of shape (T, 1, D)")
-    module = build_module(cls, config, dtype="float64")
-    load_weights(module, params)
+    module = _loaded(cls, config, params)
     T, H = x.shape[0], config.hidden_size
+    carries_c = cell_spec(config.cell).has_cell_state
     xt = torch.as_tensor(x, dtype=torch.float64)
     zs = [torch.zeros(1, 1, H, dtype=torch.float64, requires_grad=True) for _ in range(T + 1)]
     h = torch.zeros(1, 1, H, dtype=torch.float64) + zs[0]  # z_0 perturbs h_{-1} = h0
-    c = torch.zeros(1, 1, H, dtype=torch.float64) if config.cell == "lstm" else None
+    c = torch.zeros(1, 1, H, dtype=torch.float64) if carries_c else None
     for t in range(T):
-        _, state = module(xt[t:t + 1], _state(config.cell, h, c))
-        h, c = (state if config.cell == "lstm" else (state, None))
+        _, state = module(xt[t:t + 1], (h, c) if carries_c else h)
+        h, c = state if carries_c else (state, None)
         h = h + zs[t + 1]  # z_{t+1} perturbs h_t
     jac = np.zeros((T + 1, H, H))
     for i in range(H):
@@ -95,8 +98,7 @@ def train_target(cls, config: RecurrentConfig, params: dict, readout: dict, x, t
     from ``params``/``readout``; every gradient recorded before its step, like the reference's
     :func:`~bpttcheck.reference.profiles.train_sgd`."""
     torch = require_torch()
-    module = build_module(cls, config, dtype="float64")
-    load_weights(module, params)
+    module = _loaded(cls, config, params)
     named = dict(module.named_parameters())
     w = torch.tensor(readout["weight_hy"], dtype=torch.float64, requires_grad=True)
     b = torch.tensor(readout["bias_y"], dtype=torch.float64, requires_grad=True)
@@ -121,8 +123,7 @@ def train_target(cls, config: RecurrentConfig, params: dict, readout: dict, x, t
 def target_activations(cls, config: RecurrentConfig, params: dict, x) -> np.ndarray:
     """The target's output (T, H) over ``x`` (T, 1, D) with ``params`` loaded."""
     torch = require_torch()
-    module = build_module(cls, config, dtype="float64")
-    load_weights(module, params)
+    module = _loaded(cls, config, params)
     with torch.no_grad():
         out, _ = module(torch.as_tensor(x, dtype=torch.float64))
     return out[:, 0, :].numpy()
