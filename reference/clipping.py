@@ -305,7 +305,7 @@ def clip_layerwise(grads: dict, max_norm, groups=None, norm_type: float = 2.0) -
             unmatched.append(n)
     if unmatched:
         raise InvalidArgument(f"groups={describe(groups)}: names {unmatched} match no group; "
-                              "add a pattern for them (e.g. '*' as the last group)")
+                              "expected a pattern matching each of them (e.g. '*' as the last group)")
     limits = max_norm if isinstance(max_norm, dict) else {g: max_norm for g in groups}
     out, norms, coefs = dict(grads), {}, {}
     for g, ns in members.items():

@@ -26,6 +26,9 @@ Crossing = Callable[[int, np.ndarray, "np.ndarray | None"], tuple]
 
 def compose_crossings(*crossings: Crossing | None) -> Crossing | None:
     """One crossing rule applying ``crossings`` in order (None entries are skipped)."""
+    for i, c in enumerate(crossings):
+        if c is not None and not callable(c):
+            raise InvalidArgument(f"crossings[{i}]={describe(c)}: expected None or a rule (t, dh, dc) -> (dh, dc)")
     rules = [c for c in crossings if c is not None]
     if not rules:
         return None
