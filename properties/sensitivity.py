@@ -3,9 +3,11 @@
 Rounding errors of the forward (a pre-activation whose terms cancel, a state far smaller than
 the terms it was computed from) propagate into every later output, state and gradient; the
 backward's magnitudes (``backward(..., magnitudes=True)``) do not see them. Their first-order
-effect is measured directly: every input, initial state and weight is moved by u relative
-(u of the precision compared, signs drawn at random, two draws), the float64 reference is
-rerun, and the largest shift of each element is its sensitivity. The data are moved by
+effect is measured directly: every input, initial state and weight is moved by u relative, and so is
+every activation value the cells compute (gates, tanh of the state: the rounding a saturated
+σ ≈ 1 carries into a state that cancels, which no move of the data samples), u of the
+precision compared, signs drawn at random, two draws; the float64 reference is rerun, and the
+largest shift of each element is its sensitivity. The data are moved by
 δ = 2⁻²⁶ relative and the shifts scaled by u/δ (first order): a move of u = 2⁻⁵³ would be
 lost in float64's own rounding (1 + 2⁻⁵³ rounds to 1). A per-step rounding of u
 relative moves a result by about as much as a data perturbation of u relative does, so the
@@ -23,6 +25,7 @@ from dataclasses import replace
 import numpy as np
 
 from bpttcheck.reference import backward, forward
+from bpttcheck.reference.activations import rounding_noise
 
 from .tolerance import UNIT_ROUNDOFF
 
@@ -45,7 +48,8 @@ def _full_bptt(case) -> dict:
 def rounding_sensitivity(case, precision: str = "float64", draws: int = 2, seed: int = 0,
                          compute=None, base: dict | None = None) -> dict:
     """Per quantity (output, h_n, c_n, every gradient), the largest shift of each element of
-    the float64 reference when the case's data move by ``u(precision)`` relative.
+    the float64 reference when the case's data move by ``u(precision)`` relative and so does
+    every value of the cells' activations (:func:`bpttcheck.reference.activations.rounding_noise`).
 
     ``compute(case) -> dict`` names the quantities (default: the reference's forward and full
     BPTT; a truncated scheme passes its own gradients); ``base``: ``compute`` of the float64
@@ -59,9 +63,10 @@ def rounding_sensitivity(case, precision: str = "float64", draws: int = 2, seed:
     worst = {k: np.zeros_like(v) for k, v in base.items() if v is not None}
     rng = np.random.default_rng(seed)
     for _ in range(draws):
-        moved = compute(replace(
-            case, params={k: _nudge(v, delta, rng) for k, v in case.params.items()},
-            x=_nudge(case.x, delta, rng), h0=_nudge(case.h0, delta, rng), c0=_nudge(case.c0, delta, rng)))
+        nudged = replace(case, params={k: _nudge(v, delta, rng) for k, v in case.params.items()},
+                         x=_nudge(case.x, delta, rng), h0=_nudge(case.h0, delta, rng), c0=_nudge(case.c0, delta, rng))
+        with rounding_noise(delta, rng):  # the activations' own rounding, which data moves miss
+            moved = compute(nudged)
         for k in worst:
             np.maximum(worst[k], np.abs(moved[k] - base[k]) * (u / delta), out=worst[k])
     return worst

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..activations import ACTIVATIONS, activate, derivative
+from ..activations import ACTIVATIONS, activate, derivative, round_atoms
 from ..cellops import diag, input_and_weight_grads, input_projection
 from ..cellspec import CellSpec
 
@@ -41,7 +41,7 @@ def forward(x, w, h0, c0, mask, nonlinearity, keep=True):
     for t in range(T):
         a = A[t]
         a += Hs[t] @ W_hh_T
-        activate(nonlinearity, a, out=Hs[t + 1])
+        round_atoms(activate(nonlinearity, a, out=Hs[t + 1]))
         if mask is not None:
             np.copyto(Hs[t + 1], Hs[t], where=~mask[t])
     y = Hs[1:] if mask is None else np.where(mask, Hs[1:], 0)

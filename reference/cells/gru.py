@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..activations import LOW_SIGMOID, refine_low_sigmoid, sigmoid, tanh_into
+from ..activations import LOW_SIGMOID, refine_low_sigmoid, round_atoms, sigmoid, tanh_into
 from ..cellops import diag, input_and_weight_grads, input_projection
 from ..cellspec import CellSpec
 
@@ -75,11 +75,12 @@ def _forward(x, w, h0, mask, keep, refine):
         rz += 0.5
         if refine:
             refine_low_sigmoid(rz, pre)
+        round_atoms(rz)
         GHn[t] = gh[..., 2 * H :]
         np.multiply(rz[..., :H], GHn[t], out=gh[..., 2 * H :])
         n = A[t, ..., 2 * H :]
         n += gh[..., 2 * H :]
-        tanh_into(n, n)
+        round_atoms(tanh_into(n, n))
         h = Hs[t + 1]
         np.subtract(Hs[t], n, out=h)
         h *= rz[..., H:]

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..activations import LOW_SIGMOID, refine_low_sigmoid, sigmoid, tanh_into
+from ..activations import LOW_SIGMOID, refine_low_sigmoid, round_atoms, sigmoid, tanh_into
 from ..cellops import diag, input_and_weight_grads, input_projection
 from ..cellspec import CellSpec
 
@@ -101,11 +101,12 @@ def _forward(x, w, h0, c0, mask, keep, refine):
         a += shift
         if refine:
             refine_low_sigmoid(a, pre)
+        round_atoms(a)
         c = Cs[t + 1]
         np.multiply(a[..., H : 2 * H], Cs[t], out=c)
         np.multiply(a[..., :H], a[..., 2 * H : 3 * H], out=ig)
         c += ig
-        tanh_into(c, TC[t])
+        round_atoms(tanh_into(c, TC[t]))
         if W_hr_T is None:
             np.multiply(a[..., 3 * H :], TC[t], out=Hs[t + 1])
         else:
