@@ -80,8 +80,11 @@ def test_a_planted_difference_is_reported_with_a_reproducer():
 def _regime_case(regime, cell, T, seed=1, B=2):
     from dataclasses import replace
 
-    sigma = {"expansive": 3.0}.get(regime)
-    case = make_case(RecurrentConfig(cell, 3, 4), T=T, B=B, seed=seed, sigma_max=sigma)
+    sigma = {"expansive": 3.0, "deep": 1.0, "overflow": 0.5}.get(regime)
+    layers = 4 if regime == "deep" else 1
+    magnitude = {"overflow": "overflow", "drawn-saturated": "saturated"}.get(regime, "unit")
+    case = make_case(RecurrentConfig(cell, 3, 4, num_layers=layers), T=T, B=B, seed=seed, sigma_max=sigma,
+                     magnitude=magnitude)
     if regime == "saturated":  # pre-activations far beyond tanh's linear range
         case = replace(case, params={k: v * 20 for k, v in case.params.items()})
     return case
@@ -120,7 +123,8 @@ def _one_in_a_million(a, e, tol):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-@pytest.mark.parametrize("regime, T", [("long", 300), ("saturated", 50), ("expansive", 50)])
+@pytest.mark.parametrize("regime, T", [("long", 300), ("saturated", 50), ("expansive", 50), ("deep", 6),
+                                       ("overflow", 12), ("drawn-saturated", 12)])
 def test_planted_errors_are_caught_where_magnitudes_are_vacuous(regime, cell, T):
     pytest.importorskip("torch")
     from bpttcheck.properties.torch_adapter import run_target
@@ -130,7 +134,15 @@ def test_planted_errors_are_caught_where_magnitudes_are_vacuous(regime, cell, T)
     for plant in (_gross, _one_in_a_million):
         verdicts, clean = _planted_verdicts(case, got, plant)
         assert "missed" not in verdicts.values(), (plant.__name__, verdicts)
-    assert max(c.resolution for c in clean) <= 1e-6  # and conclusive: a float64 pass resolves 1e-6
+    # and conclusive: a float64 pass resolves 1e-6. The one exception is honest: an Elman cell
+    # fed |x| ~ 1e3 has φ′ = 1 − h² ≈ 1e-9 formed from h ≈ 1, whose rounding (u/φ′ relative, in
+    # torch as in the reference) carries into every gradient: those are inconclusive.
+    inconclusive = {c.quantity for c in clean if c.inconclusive}
+    if (regime, cell) == ("overflow", "rnn"):
+        assert not inconclusive & {"output", "h_n"}, inconclusive
+    else:
+        assert not inconclusive, inconclusive
+    assert max(c.resolution for c in clean if not c.inconclusive) <= 1e-6
 
 
 @pytest.mark.slow
