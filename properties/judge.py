@@ -150,6 +150,23 @@ def judge(got: dict, expected: dict, tolerances: dict, *, context="", reproducer
     return comparisons
 
 
+#: Where :func:`compare_results` and :func:`compare_truncated` judge: None, here; in an isolated
+#: worker (:mod:`bpttcheck.properties.oracle.sandbox_worker`), a function that sends the case and
+#: the target's results to the oracle's own process and returns the comparisons made there, so
+#: that nothing the target does to its process (NumPy patched, the judge replaced) decides them.
+REMOTE = None
+
+
+def _remote(name: str, case, got: dict, context, reproducer, raise_on_mismatch, **kwargs) -> list[Comparison]:
+    comparisons = REMOTE(name, case, got, kwargs)
+    if raise_on_mismatch:
+        for c in comparisons:
+            if not c.ok:
+                text = reproducer() if callable(reproducer) else reproducer
+                raise Mismatch(c.message(context, text), c)
+    return comparisons
+
+
 def compare_results(case, got: dict, *, precision="float64", context="", reproducer=None,
                     raise_on_mismatch=True) -> list[Comparison]:
     """Compare an implementation's results (``got``: output, h_n, c_n and gradients keyed by
@@ -158,6 +175,8 @@ def compare_results(case, got: dict, *, precision="float64", context="", reprodu
     A quantity the implementation did not return counts as a mismatch, so an implementation
     cannot pass by omission. ``reproducer`` is a string or a callable returning one.
     """
+    if REMOTE is not None:
+        return _remote("compare_results", case, got, context, reproducer, raise_on_mismatch, precision=precision)
     expected, result, full = _reference(case)
     tolerances = case_tolerances(case, expected, precision=precision, forward=result, base=full)
     return judge(got, expected, tolerances, context=context, reproducer=reproducer,
@@ -168,6 +187,8 @@ def compare_truncated(case, got: dict, scheme, *, context="", reproducer=None,
                       raise_on_mismatch=True) -> list[Comparison]:
     """Compare a truncated-BPTT gradient (``got``: every parameter by torch name, "input",
     "h0", "c0") with the pair-sum of ``scheme`` on ``case`` (float64)."""
+    if REMOTE is not None:
+        return _remote("compare_truncated", case, got, context, reproducer, raise_on_mismatch, scheme=scheme)
     expected = truncated_gradients(case, scheme)
     tolerances = case_tolerances(case, expected, compute=lambda c: truncated_gradients(c, scheme), base=expected)
     return judge(got, expected, tolerances, context=context, reproducer=reproducer,

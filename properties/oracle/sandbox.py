@@ -7,7 +7,14 @@ and the worker is closed before the next target starts, so nothing a target does
 (patched functions, torch's global switches, leaked threads, a broken heap) reaches another.
 
 What comes back comes over a private pipe, never from the target's stdout; the parent checks
-each result is well-formed and is the one it asked for. The worker's stdout and stderr go to
+each result is well-formed and is the one it asked for, and reads the pipe with an unpickler
+that builds nothing but plain data, NumPy arrays and the oracle's own classes (a pickle can
+otherwise run any code where it is loaded). The module, cell, numpy, jax and tbptt checks are
+judged here, in the oracle's process: the worker sends each case with the target's results,
+and the reference, the tolerances and the comparisons run on this side
+(:data:`bpttcheck.properties.judge.REMOTE`), so a target that patches NumPy or the judge in its
+own process cannot change them; a worker reporting a pass for a check in which this side found
+a mismatch is failed (``TargetTampered``). The worker's stdout and stderr go to
 files (nothing can fill a pipe); their last lines are quoted when the worker dies. Every ending
 has a verdict (``TargetCrashed`` or ``Timeout``, a FAIL): an exit status, ``sys.exit``, a signal
 (named: "killed by SIGSEGV"), a ``KeyboardInterrupt`` raised by the target, a hang (no new case
@@ -24,6 +31,8 @@ inside a function) runs in-process, as ``in_process=True`` does.
 from __future__ import annotations
 
 import atexit
+import builtins
+import io
 import multiprocessing
 import os
 import pickle
@@ -35,6 +44,7 @@ import tempfile
 import time
 import types
 
+from .. import judge
 from ..results import CheckResult, Status
 from ..runner import PropertyCheck
 from . import sandbox_worker
@@ -83,6 +93,35 @@ def can_isolate(target) -> bool:
         return True
     except Exception:
         return False
+
+
+#: What a message from a worker may hold, besides the oracle's own classes (``bpttcheck.*``).
+_SAFE_BUILTINS = frozenset({"bool", "bytes", "bytearray", "complex", "dict", "float", "frozenset", "int", "list",
+                            "range", "set", "slice", "str", "tuple"})
+_SAFE_NUMPY = frozenset({("numpy", "ndarray"), ("numpy", "dtype"), ("numpy._core.multiarray", "_reconstruct"),
+                         ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "_reconstruct"),
+                         ("numpy.core.multiarray", "scalar"), ("numpy._core.numeric", "_frombuffer"),
+                         ("numpy.core.numeric", "_frombuffer")})
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Builds plain data, NumPy arrays and the oracle's own classes only: a message from the
+    worker cannot make this process call anything else."""
+
+    def find_class(self, module, name):
+        if module == "builtins" and name in _SAFE_BUILTINS:
+            return getattr(builtins, name)
+        if (module, name) in _SAFE_NUMPY:
+            return super().find_class(module, name)
+        if module.startswith("bpttcheck.") and "." not in name:
+            found = super().find_class(module, name)
+            if isinstance(found, type):
+                return found
+        raise pickle.UnpicklingError(f"the worker sent {module}.{name}, which a message may not hold")
+
+
+def _loads(data: bytes):
+    return _DataUnpickler(io.BytesIO(data)).load()
 
 
 def exit_text(code) -> str:
@@ -159,16 +198,44 @@ class Worker:
                 return None
             try:
                 if self.conn.poll(min(left, 0.5)):
-                    return self.conn.recv()
+                    return self._read()
             except (EOFError, OSError):
                 return None
             if not self.proc.is_alive():
                 try:
                     if self.conn.poll(0):
-                        return self.conn.recv()
+                        return self._read()
                 except (EOFError, OSError):
                     pass
                 return None
+
+    def _read(self):
+        data = self.conn.recv_bytes()
+        try:
+            return _loads(data)
+        except Exception as exc:  # noqa: BLE001 - a message the oracle cannot read is the worker's fault
+            return ("unreadable", f"{type(exc).__name__}: {exc}")
+
+    def _judge(self, message) -> bool:
+        """Judge a case the worker sent, here; False when the message is not a judge request."""
+        try:
+            _, name, case, got, kwargs = message
+            fn = {"compare_results": judge.compare_results, "compare_truncated": judge.compare_truncated}[name]
+            if not isinstance(got, dict) or not isinstance(kwargs, dict):
+                return False
+        except (ValueError, KeyError, TypeError):
+            return False
+        try:
+            comparisons = fn(case, got, raise_on_mismatch=False, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - said to the worker: its check fails with it
+            self.conn.send(("judge-error", f"the oracle could not judge the target's results: "
+                                           f"{type(exc).__name__}: {exc}"))
+            return True
+        self.judged += 1
+        if not all(c.ok for c in comparisons):
+            self.mismatched += 1
+        self.conn.send(("judged", comparisons))
+        return True
 
     def run(self, description: dict, xfail: bool, *, profile, seed, timeout, tick=None) -> CheckResult:
         """Run one check in the worker; a crash, a hang or a target ending the worker is a FAIL."""
@@ -178,6 +245,7 @@ class Worker:
         # would), so a run under a seeded or deterministic PRNG (pytest's) stays reproducible.
         self.conn.send(("run", description["id"], xfail, profile, seed, random.getrandbits(128)))
         cases, case = 0, "(before its first case)"
+        self.judged = self.mismatched = 0
         while True:
             deadline = time.monotonic() + timeout
             message = self._receive(deadline)
@@ -207,6 +275,8 @@ class Worker:
                         f"(the worker was replaced)\n  case: {case}\n  where:\n"
                         + "\n".join("    " + s for s in str(message[2]).rstrip().splitlines()[-6:]))
                 return self._failed(description, head + self.tails(), cases, started, xfail)
+            elif message[0] == "judge" and self._judge(message):
+                continue
             elif message[0] == "result":
                 return self._checked(message[1], description, cases, started, xfail)
             else:
@@ -231,6 +301,11 @@ class Worker:
             self.close()
             return self._failed(description, "TargetCrashed: the worker sent back a malformed result",
                                 cases, started, xfail)
+        if self.mismatched and result.status in (Status.PASS, Status.XPASS, Status.INCONCLUSIVE, Status.UNSUPPORTED):
+            self.close()
+            return self._failed(description, f"TargetTampered: the worker reported {result.status.value} although "
+                                             f"the oracle's own comparisons found a mismatch in {self.mismatched} of "
+                                             f"the {self.judged} cases it judged", cases, started, xfail)
         return result
 
     def _failed(self, description, message, cases, started, xfail) -> CheckResult:

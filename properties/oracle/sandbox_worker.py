@@ -26,6 +26,7 @@ import time
 import traceback
 from dataclasses import replace
 
+from .. import judge
 from ..compare import TargetFailure
 from ..results import CheckResult, Status
 from ..runner import run_check
@@ -33,7 +34,8 @@ from ..torch_adapter import global_torch_state, restore_torch_state
 from .common import dtype_variant
 from .kinds import CheckOptions, checks_for, resolve
 
-__all__ = ["GUARDED_MODULES", "Guard", "build_checks", "describe_checks", "guarded_result", "serve"]
+__all__ = ["GUARDED_MODULES", "Guard", "JudgeFailed", "build_checks", "describe_checks", "guarded_result",
+           "remote_judge", "serve"]
 
 #: Modules whose functions a target must not replace (their attributes are compared by identity).
 GUARDED_MODULES = ("numpy", "numpy.linalg", "numpy.random", "math", "torch", "torch.nn.functional", "torch.linalg",
@@ -165,11 +167,32 @@ def _watch_parent(pid: int) -> None:
             pass
 
 
+class JudgeFailed(Exception):
+    """The oracle's process could not judge a case the worker sent (its message says why)."""
+
+
+def remote_judge(conn):
+    """The worker's :data:`bpttcheck.properties.judge.REMOTE`: the case and the target's results
+    go to the oracle's process, which runs the reference and the comparisons there and sends the
+    comparisons back."""
+
+    def ask(name, case, got, kwargs):
+        conn.send(("judge", name, case, got, kwargs))
+        reply = conn.recv()
+        if reply[0] != "judged":
+            raise JudgeFailed(str(reply[1]))
+        return reply[1]
+
+    return ask
+
+
 def serve(conn, target, kind, device, dtypes, memory, out_path, err_path, parent_pid) -> None:
     """The worker's main loop (see the module docstring); messages are tuples:
 
     to the oracle: ("checks", [description]) or ("load-error", type name, message) first; then
-    per check ("case", shown case) as each case starts and ("result", result dict) or
+    per check ("case", shown case) as each case starts, ("judge", function name, case, the
+    target's results, options) for each comparison, answered by ("judged", comparisons) or
+    ("judge-error", message), and ("result", result dict) or
     ("ended", what) when the target ended the check with a BaseException (sys.exit,
     KeyboardInterrupt) — the oracle then recycles the worker. From the oracle:
     ("run", check id, xfail, profile, seed, a seed for the worker's ``random``) or ("stop",).
@@ -180,6 +203,7 @@ def serve(conn, target, kind, device, dtypes, memory, out_path, err_path, parent
     sys.stdout, sys.stderr = _unbuffered(1), _unbuffered(2)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     _limit_memory(memory)
+    judge.REMOTE = remote_judge(conn)  # before any Guard: replacing it is tampering
     try:
         checks = {c.check_id: c for c in build_checks(target, kind, device, dtypes)}
     except BaseException as exc:  # noqa: BLE001 - the oracle decides what a failed load means
