@@ -46,6 +46,8 @@ def _one(name, **kw):
     ("ForgesResult", "fail", "OutputMismatch", "output differs"),
     ("PatchesNumpy", "fail", "TargetTampered", "replaced numpy.abs"),
     ("DisablesGrad", "fail", "TargetTampered", "grad mode: True -> False"),
+    ("LoosensTheJudge", "fail", "OutputMismatch", "output differs"),  # judged in the oracle's process
+    ("SkipsTheJudge", "fail", "TargetTampered", "replaced bpttcheck.properties.judge.REMOTE"),
     ("NoisyStderr", "pass", "", ""),
     ("StdoutNoNewline", "pass", "", ""),
 ])
@@ -143,3 +145,37 @@ def test_cli_ctrl_c_prints_what_finished_and_exits_130(tmp_path):
     assert "Traceback" not in stderr and "module/gru/gradients[cpu,float64]" in stdout
     doc = json.loads(out.read_text())
     assert doc["run"]["interrupted"] is True and doc["summary"] == {"pass": 1}
+
+
+def test_the_pipe_builds_data_never_calls():
+    import os
+    import pickle
+
+    from bpttcheck.properties.oracle import sandbox
+    from bpttcheck.properties.strategies import make_case
+    from bpttcheck.reference import RecurrentConfig
+
+    case = make_case(RecurrentConfig("lstm", 2, 3), T=3, B=2, seed=1, lengths=[3, 2])
+    message = ("judge", "compare_results", case, {"output": case.x[..., :1]}, {"precision": "float64"})
+    back = sandbox._loads(pickle.dumps(message))
+    assert back[2].config == case.config and (back[2].x == case.x).all()
+
+    class Evil:
+        def __reduce__(self):
+            return os.system, ("echo pwned",)
+
+    with pytest.raises(pickle.UnpicklingError, match="posix.system|os.system"):
+        sandbox._loads(pickle.dumps(("result", Evil())))
+
+
+def test_a_pass_the_oracle_did_not_see_is_tampering():
+    from bpttcheck.properties.oracle import sandbox
+    from bpttcheck.properties.results import CheckResult, Status
+
+    worker = sandbox.Worker.__new__(sandbox.Worker)
+    worker.alive, worker.judged, worker.mismatched = False, 7, 2
+    description = {"id": "module/lstm/gradients[cpu,float64]", "name": "n", "target": "t", "kind": "module"}
+    forged = CheckResult("n", Status.PASS, id=description["id"], cases=7).as_dict()
+    r = worker._checked(forged, description, 7, 0.0, False)
+    assert r.status == Status.FAIL and r.message.startswith("TargetTampered: the worker reported pass")
+    assert "mismatch in 2 of the 7 cases" in r.message

@@ -128,3 +128,31 @@ class SetsDefaultDtype(_LSTM):
             return super().forward(*args, **kwargs)
         finally:
             torch.set_default_dtype(torch.float16)
+
+
+class LoosensTheJudge(_LSTM):
+    """Wrong (outputs scaled), and widens every float64 allowance by editing the oracle's
+    precision table in place — data, not a function, so no check of replaced functions sees it;
+    only judging in the oracle's own process does."""
+
+    def forward(self, *args, **kwargs):
+        from dataclasses import replace
+
+        from bpttcheck.reference import precision
+
+        row = precision.PRECISION_TABLE["float64"]
+        precision.PRECISION_TABLE["float64"] = replace(row, safety=1e300, resolution_goal=1e300)
+        out, state = super().forward(*args, **kwargs)
+        return out * 1.5, state
+
+
+class SkipsTheJudge(_LSTM):
+    """Wrong (outputs scaled), and makes the worker's judge answer "no comparisons" without asking
+    the oracle's process."""
+
+    def forward(self, *args, **kwargs):
+        from bpttcheck.properties import judge
+
+        judge.REMOTE = lambda *args: []
+        out, state = super().forward(*args, **kwargs)
+        return out * 1.5, state
