@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from bpttcheck.reference.validation import InvalidArgument, fail
+from bpttcheck.reference.validation import InvalidArgument, describe, fail
 from bpttcheck.reference.clip_frameworks import (
     torch_clip_grad_norm,
     torch_clip_grad_value,
@@ -118,7 +118,10 @@ def torch_clip(grads, max_norm, norm_type=2.0):
 
 
 def _call(clip_fn, grads, max_norm, norm_type):
-    out, total = clip_fn([None if g is None else g.copy() for g in grads], max_norm, norm_type)
+    returned = clip_fn([None if g is None else g.copy() for g in grads], max_norm, norm_type)
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise InvalidArgument(f"clip_fn returned {describe(returned)}: expected a pair (clipped grads, total norm)")
+    out, total = returned
     out = list(out)
     if len(out) != len(grads):
         raise Mismatch(f"GradientMismatch: clip returned {len(out)} gradients for {len(grads)}", None)
@@ -251,6 +254,12 @@ def check_nonfinite(clip_fn, grads, max_norm, norm_type=2.0, *, context=""):
 
 def check_clipping(clip_fn, grads, max_norm, norm_type=2.0, *, context=""):
     """Every property above that applies to ``grads`` (finite or not)."""
+    if not callable(clip_fn):
+        fail("clip_fn", clip_fn, "a callable clip_fn(grads, max_norm, norm_type) -> (clipped grads, total norm)")
+    if not isinstance(grads, (list, tuple)) or not all(g is None or isinstance(g, (np.ndarray, np.generic)) for g in grads):
+        fail("grads", grads, "a list of NumPy arrays or scalars (None entries allowed)")
+    check_max_norm("max_norm", max_norm)
+    check_norm_type(norm_type, exact_torch=True)
     if not _finite(grads):
         return check_nonfinite(clip_fn, grads, max_norm, norm_type, context=context)
     check_returned_norm(clip_fn, grads, max_norm, norm_type, context=context)

@@ -13,7 +13,7 @@ from bpttcheck.reference.clip_frameworks import (
     torch_clip_grads_with_norm,
     torch_get_total_norm,
 )
-from bpttcheck.reference.validation import InvalidArgument
+from bpttcheck.reference.validation import InvalidArgument, check_bool, check_int, describe, fail
 from bpttcheck.reference.clipping import NonFiniteNorm
 
 from .compare import Mismatch, assert_close, compare
@@ -168,6 +168,9 @@ def gradient_lists(*, nonfinite: bool = False, max_tensors: int = 5, max_side: i
     Entries span zeros to 1e3 in magnitude; with ``nonfinite`` one entry of one tensor is
     set to NaN, inf or -inf. At least one gradient is not None.
     """
+    check_bool("nonfinite", nonfinite)
+    check_int("max_tensors", max_tensors, minimum=1)
+    check_int("max_side", max_side, minimum=1)
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
@@ -248,7 +251,19 @@ def check_loss_gradient(loss_and_grad, params: dict, *, context=""):
     inside: finite differences of this loss cannot match …") instead of a bare Mismatch.
     Steps h = ε^(1/3)·max(1, |θ|); each difference's error is estimated from D(2h) − D(h).
     """
-    _, grads = loss_and_grad(params)
+    if not callable(loss_and_grad):
+        fail("loss_and_grad", loss_and_grad, "a callable loss_and_grad(params) -> (loss, grads)")
+    if not isinstance(params, dict) or not all(isinstance(v, np.ndarray) for v in params.values()):
+        fail("params", params, "a dict of parameter name -> NumPy array")
+    returned = loss_and_grad(params)
+    if not isinstance(returned, tuple) or len(returned) != 2 or not isinstance(returned[1], dict):
+        raise InvalidArgument(f"loss_and_grad(params) returned {describe(returned)}: expected a pair "
+                              "(loss, grads) with grads a dict keyed by parameter name")
+    missing = [n for n in params if n not in returned[1]]
+    if missing:
+        raise InvalidArgument(f"loss_and_grad(params) returned grads with keys {sorted(returned[1])}: "
+                              f"expected every parameter name (missing {missing})")
+    _, grads = returned
     loss = lambda q: loss_and_grad(q)[0]  # noqa: E731
     analytic, numeric, estimates = [], [], []
     for name, value in params.items():

@@ -21,7 +21,8 @@ from functools import partial
 import numpy as np
 
 from bpttcheck.reference import backward, forward
-from bpttcheck.reference.validation import InvalidArgument, check_choice, check_int, describe
+from bpttcheck.reference import RecurrentConfig
+from bpttcheck.reference.validation import InvalidArgument, check_choice, check_instance, check_int, describe
 from bpttcheck.reference.fd_model import NetworkLoss
 from bpttcheck.reference.finite_diff import (
     FiniteDifference,
@@ -111,6 +112,7 @@ def check_gradients(
     >>> worst < 1
     True
     """
+    check_instance("config", config, RecurrentConfig, "a RecurrentConfig")
     check_choice("method", method, GRADCHECK_METHODS)
     seed = check_int("seed", seed, minimum=0)
     n_directions = check_int("n_directions", n_directions, minimum=1)
@@ -325,6 +327,7 @@ def check_case_gradients(case, method: str = "complex", **kwargs) -> list[Compar
     """:func:`check_gradients` on a :class:`~bpttcheck.properties.strategies.Case` (a
     ``PropertyCheck`` body); relu cases fall back from the complex step to central
     differences."""
+    check_instance("case", case, Case, "a Case (from make_case() or the cases() strategy)")
     if method == "complex" and not _analytic_activation(case.config):
         method = "central"
     return check_gradients(

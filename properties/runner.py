@@ -44,6 +44,7 @@ from hypothesis.errors import Unsatisfiable
 from hypothesis.reporting import with_reporter
 
 from bpttcheck.profiles import settings_for
+from bpttcheck.reference.validation import check_callable, check_int, fail
 
 from .compare import Mismatch
 from .results import CheckResult, Status
@@ -84,6 +85,17 @@ class PropertyCheck:
     #: ``coverage(profile) -> [Phase]`` (label, strategy, max_examples): regions run after the
     #: main draw passes (bpttcheck.properties.case_space), each shrinking within itself
     coverage: Callable | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            fail("name", self.name, "a non-empty string naming the property")
+        for name in ("body", "options", "coverage"):  # body None: a stub whose body runs in a worker
+            if getattr(self, name) is not None:
+                check_callable(name, getattr(self, name), "None or a callable")
+        if not isinstance(self.skip, str):
+            fail("skip", self.skip, "a string: the reason to skip, or ''")
+        if self.max_examples is not None:
+            check_int("max_examples", self.max_examples, minimum=1)
 
     @property
     def check_id(self) -> str:
@@ -314,6 +326,7 @@ def _allowed(comparison) -> float | None:
 def run_check(check: PropertyCheck, profile: str = "dev", seed: int | None = None,
               progress: Callable[[str], None] | None = None, *, xfail: bool = False) -> CheckResult:
     """Run one check; ``xfail``: it is listed as expected to fail (fail -> xfail, pass -> xpass)."""
+    _check_run_arguments([check], seed)
     ident = dict(id=check.check_id, target=check.target, kind=check.kind)
     if check.skip:
         return CheckResult(check.name, Status.SKIP, message=check.skip, **ident)
@@ -429,4 +442,17 @@ def run_checks(checks, profile: str = "dev", seed: int | None = None, progress=N
 def verify(checks: list[PropertyCheck], profile: str = "dev", seed: int | None = None,
            progress=None) -> list[CheckResult]:
     """Run ``checks``; returns their results (the README's ``bpttcheck.properties.verify``)."""
+    if not isinstance(checks, (list, tuple)):
+        fail("checks", checks, "a list of PropertyCheck")
+    _check_run_arguments(checks, seed)
+    hypothesis_settings(profile, seed)  # a bad profile is refused even when no check runs
     return run_checks(checks, profile, seed, progress)
+
+
+def _check_run_arguments(checks, seed) -> None:
+    for i, check in enumerate(checks):
+        if not isinstance(check, PropertyCheck):
+            fail("check" if len(checks) == 1 else f"checks[{i}]", check,
+                 "a PropertyCheck (e.g. from builtin_checks() or target_checks())")
+    if seed is not None:
+        check_int("seed", seed)

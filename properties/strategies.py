@@ -19,6 +19,7 @@ Which regions each check covers, per profile, is :mod:`bpttcheck.properties.case
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+import functools
 
 import numpy as np
 from hypothesis import strategies as st
@@ -27,7 +28,9 @@ from bpttcheck.reference import GAMMA, RecurrentConfig, backward, forward, init_
 from bpttcheck.reference.activations import ACTIVATIONS
 from bpttcheck.reference.cells import CELLS, cell_spec
 from bpttcheck.reference.precision import get_precision, round_to
-from bpttcheck.reference.validation import check_choice, check_int, check_lengths, check_positive_float, fail
+from bpttcheck.reference.validation import (
+    check_bool, check_choice, check_dtype, check_int, check_lengths, check_positive_float, fail,
+)
 
 from .reproduce import case_snippet
 
@@ -204,8 +207,7 @@ def make_case(
     if not isinstance(config, RecurrentConfig):
         fail("config", config, "a RecurrentConfig")
     T, B = check_int("T", T, minimum=1), check_int("B", B, minimum=1)
-    if np.dtype(dtype).kind not in "fc":
-        fail("dtype", dtype, "a floating-point or complex dtype such as numpy.float64")
+    dtype = check_dtype("dtype", dtype)
     check_choice("magnitude", magnitude, MAGNITUDES)
     if lengths is not None:
         lengths = check_lengths(lengths, T, B)  # the forward's own rule
@@ -256,6 +258,61 @@ def _saturate(params: dict, x: np.ndarray, target: float) -> dict:
     return {k: (v * s if k.startswith(("weight_ih", "bias")) else v) for k, v in params.items()}
 
 
+def _validated(check):
+    """Check a strategy's arguments when it is built, not at its first draw: a composite
+    strategy is lazy, so a bad argument would otherwise surface deep inside Hypothesis."""
+    def wrap(strategy):
+        @functools.wraps(strategy)
+        def build(*args, **kwargs):
+            check(*args, **kwargs)
+            return strategy(*args, **kwargs)
+        return build
+    return wrap
+
+
+def _optional_bool(name, value):
+    if value is not None:
+        check_bool(name, value)
+
+
+def _names(name, value, allowed):
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (tuple, list)) or not value:
+        fail(name, value, "a non-empty tuple of names among " + ", ".join(repr(a) for a in allowed))
+    for i, v in enumerate(value):
+        check_choice(f"{name}[{i}]", v, allowed)
+
+
+def _check_configs(cells=CELLS, activations=ACTIVATIONS, max_layers=2, max_size=4, bidirectional=None,
+                   proj=None, bias=None, min_layers=1, min_size=1):
+    _names("cells", cells, CELLS)
+    _names("activations", activations, tuple(ACTIVATIONS))
+    for name, value in (("max_layers", max_layers), ("max_size", max_size), ("min_layers", min_layers),
+                        ("min_size", min_size)):
+        check_int(name, value, minimum=1)
+    for name, value in (("bidirectional", bidirectional), ("proj", proj), ("bias", bias)):
+        _optional_bool(name, value)
+
+
+def _check_cases(config_strategy=None, max_T=6, max_B=3, dtype=np.float64, regime=None, lengths=None,
+                 batch_first=None, *, min_T=1, min_B=1, magnitude="unit", unbatched=False,
+                 sorted_lengths=None, unequal_lengths=False, with_h0=None):
+    if config_strategy is not None and not isinstance(config_strategy, st.SearchStrategy):
+        fail("config_strategy", config_strategy, "None or a strategy of RecurrentConfig, e.g. configs(cells=('gru',))")
+    for name, value in (("max_T", max_T), ("max_B", max_B), ("min_T", min_T), ("min_B", min_B)):
+        check_int(name, value, minimum=1)
+    check_dtype("dtype", dtype)
+    for i, r in enumerate(regime if isinstance(regime, (tuple, list)) else [regime]):
+        if r is not None:
+            check_choice("regime" if not isinstance(regime, (tuple, list)) else f"regime[{i}]", r, REGIMES)
+    check_choice("magnitude", magnitude, MAGNITUDES)
+    for name, value in (("lengths", lengths), ("batch_first", batch_first), ("sorted_lengths", sorted_lengths),
+                        ("with_h0", with_h0)):
+        _optional_bool(name, value)
+    check_bool("unbatched", unbatched)
+    check_bool("unequal_lengths", unequal_lengths)
+
+
+@_validated(_check_configs)
 @st.composite
 def configs(
     draw,
@@ -299,6 +356,7 @@ def _gamma(config) -> float:
     return GAMMA[config.nonlinearity] if cell_spec(config.cell).takes_nonlinearity else 1.0
 
 
+@_validated(_check_cases)
 @st.composite
 def cases(
     draw,

@@ -92,6 +92,17 @@ class Tolerance:
     #: what makes the case hard, for an inconclusive verdict ("σ_max·γ = 3.0, T = 50")
     condition: str = ""
 
+    def __post_init__(self):
+        for name in ("atol", "rtol"):
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not value >= 0:
+                raise InvalidArgument(f"{name}={value!r} (type={type(value).__name__}): expected a real number >= 0")
+        if not isinstance(self.why, str):
+            raise InvalidArgument(f"why={self.why!r} (type={type(self.why).__name__}): expected a string saying "
+                                  "where the allowance comes from")
+        if self.precision is not None:
+            get_precision(self.precision)
+
     @property
     def goal(self) -> float | None:
         """The precision's resolution goal (None without a precision)."""

@@ -9,11 +9,14 @@ functions say clearly when torch is needed.
 from __future__ import annotations
 
 from bpttcheck.reference.cells import cell_spec
+from bpttcheck.reference.config import RecurrentConfig
+from bpttcheck.reference.validation import check_callable, check_instance, fail
 from bpttcheck.reference.precision import get_precision
 
 from .compare import Comparison
 from .judge import compare_results
 from .reproduce import torch_check_snippet
+from .strategies import Case
 from .torch_adapter import (
     build_module,
     cuda_available,
@@ -35,8 +38,34 @@ __all__ = [
 ]
 
 
+def _check_device(device) -> None:
+    torch = require_torch()
+    try:
+        ok = isinstance(device, (str, torch.device)) and torch.device(device) is not None
+    except (RuntimeError, ValueError, TypeError):
+        ok = False
+    if not ok:
+        fail("device", device, "a torch device such as 'cpu' or 'cuda'")
+
+
+def _check_torch_dtype(dtype) -> None:
+    torch = require_torch()
+    value = getattr(torch, dtype, None) if isinstance(dtype, str) else None
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        fail("dtype", dtype, "the name of a torch floating-point dtype such as 'float64' or 'float32'")
+
+
+def _check_case(case) -> None:
+    check_instance("case", case, Case, "a Case (from make_case() or the cases() strategy)")
+
+
 def torch_layer(config, params, *, dtype="float64", device="cpu", batch_first=False, cls=None):
     """A ``torch.nn.{RNN,LSTM,GRU}`` (or drop-in ``cls``) holding ``params``."""
+    check_instance("config", config, RecurrentConfig, "a RecurrentConfig")
+    _check_torch_dtype(dtype)
+    _check_device(device)
+    if cls is not None:
+        check_callable("cls", cls, "None or a drop-in class for torch's layer (same constructor)")
     module = build_module(cls, config, batch_first=batch_first, device=device, dtype=dtype)
     load_weights(module, params)
     return module
@@ -45,6 +74,10 @@ def torch_layer(config, params, *, dtype="float64", device="cpu", batch_first=Fa
 def run_torch_layer(module, case, *, device="cpu", dtype="float64") -> dict:
     """Forward and backward of ``module`` on ``case`` with torch autograd, as NumPy arrays
     (the adapter's :func:`~bpttcheck.properties.torch_adapter.run_module`)."""
+    check_callable("module", module, "a torch module, e.g. from torch_layer()")
+    _check_case(case)
+    _check_torch_dtype(dtype)
+    _check_device(device)
     return run_module(module, case, device=device, dtype=dtype)
 
 
@@ -59,6 +92,8 @@ def compare_with_torch(case, *, device="cpu", dtype="float64", precision=None, c
     :class:`~bpttcheck.properties.compare.Mismatch` with an asserting reproducer. ``cls``
     replaces torch's built-in class by a drop-in with the same constructor.
     """
+    _check_case(case)
+    _check_device(device)
     row = get_precision(precision or dtype)
     storage = get_precision(dtype).storage
     case = case.rounded(dtype)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bpttcheck.reference.validation import InvalidArgument, check_int, fail
+from bpttcheck.reference.validation import InvalidArgument, check_callable, check_instance, check_int, fail
 from bpttcheck.reference.pairsum import pair_contributions
 from bpttcheck.reference.randomized import (
     MAX_ENUMERATION_T, enumerate_patterns, exact_moments, independent_moments, sample_xi,
@@ -36,6 +36,7 @@ from bpttcheck.reference.randomized import (
 from bpttcheck.reference.truncation import Randomized, is_randomized, truncated_backward
 
 from .compare import Mismatch, assert_close
+from .strategies import Case
 from .tolerance import implementation_tolerance
 from .truncation import reference_run
 
@@ -125,8 +126,10 @@ def check_exactly_unbiased(run, scheme, case) -> None:
     ``run(scheme, case, xi=...)`` is called once per pattern (the reference is vectorised over
     patterns instead). Never tested with ξ = 1, which would hide a ξ applied twice.
     """
+    check_callable("run", run, "a callable run(scheme, case, xi=...) -> gradients, e.g. reference_run")
     if not is_randomized(scheme):
         fail("scheme", scheme, "Randomized or RandomizedHistory")
+    check_instance("case", case, Case, "a Case (from make_case() or the cases() strategy)")
     T = case.T
     if T > MAX_ENUMERATION_T:
         raise InvalidArgument(f"case has T={T}: expected T <= {MAX_ENUMERATION_T} for enumeration; use statistical_test")
@@ -176,6 +179,9 @@ def statistical_test(
         fail("alpha", alpha, "a probability in (0, 1)")
     if not is_randomized(scheme):
         fail("scheme", scheme, "Randomized or RandomizedHistory")
+    check_instance("case", case, Case, "a Case (from make_case() or the cases() strategy)")
+    if sampler is not None:
+        check_callable("sampler", sampler, "None or a callable sampler(rng, n, T) -> xi (n, T)")
     T = case.T
     if isinstance(scheme, Randomized):
         scheme.check_length(T)

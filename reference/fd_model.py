@@ -253,6 +253,10 @@ class NetworkLoss:
     def gradient(self, forward_fn=forward, backward_fn=backward) -> dict[str, np.ndarray]:
         """The analytic gradient of the same loss by ``forward_fn`` + ``backward_fn``
         (the reference's by default; an implementation under test otherwise), for ``wrt``."""
+        for name, fn in (("forward_fn", forward_fn), ("backward_fn", backward_fn)):
+            if not callable(fn):
+                raise InvalidArgument(f"{name}={describe(fn)}: expected a callable with the signature of "
+                                      f"the reference's {name[:-3]}()")
         if forward_fn is forward:  # the validating forward of __init__ is this very result
             res = self._base
         else:
@@ -264,7 +268,7 @@ class NetworkLoss:
                                readout=self.readout, lengths=self.lengths)
             d_output = lr.d_output.swapaxes(0, 1) if self.batch_first else lr.d_output
         grads = backward_fn(self.params, res, d_output, self.d_h_n, self.d_c_n)
-        return {n: np.asarray(grads[n]) for n in self.wrt}
+        return _returned_gradients(grads, self.wrt)
 
     def bytes_per_row(self, complex_rows: bool = False) -> int:
         """An upper bound on the bytes one row of a batch adds (see :meth:`chunk_size`).
@@ -301,3 +305,25 @@ class NetworkLoss:
         by_budget = max(1, int(budget // per_row))
         by_speed = max(16, int(CALL_BYTES // per_row))
         return min(by_budget, by_speed)
+
+
+def _returned_gradients(grads, wrt) -> dict[str, np.ndarray]:
+    """The ``wrt`` entries of what a backward_fn returned, as arrays; anything else is refused
+    here, naming what came back, instead of a KeyError or TypeError further on."""
+    if not isinstance(grads, dict):
+        raise InvalidArgument(f"backward_fn returned {describe(grads)}: expected a dict of gradients "
+                              f"name -> array with the keys {list(wrt)}")
+    missing = [n for n in wrt if n not in grads]
+    if missing:
+        raise InvalidArgument(f"backward_fn returned a dict with keys {sorted(grads)}: expected the keys "
+                              f"{list(wrt)} (missing {missing})")
+    out = {}
+    for n in wrt:
+        try:
+            arr = np.asarray(grads[n])
+        except (TypeError, ValueError):
+            arr = None
+        if arr is None or arr.dtype.kind not in "fciu":
+            raise InvalidArgument(f"backward_fn returned {n}={describe(grads[n])}: expected a numeric array")
+        out[n] = arr
+    return out

@@ -26,7 +26,7 @@ import sympy as sp
 
 from bpttcheck.reference.cells import cell_spec
 from bpttcheck.reference.config import RecurrentConfig
-from bpttcheck.reference.validation import InvalidArgument, describe
+from bpttcheck.reference.validation import InvalidArgument, check_int, describe
 
 from .functions import activation, sigmoid, tanh
 
@@ -83,6 +83,9 @@ def param_symbols(config: RecurrentConfig) -> dict[str, sp.Matrix]:
 
 def vector_symbols(prefix: str, n: int, *index) -> sp.Matrix:
     """An n×1 column of real symbols ``prefix_{index,k}`` (the index dropped when empty)."""
+    if not isinstance(prefix, str) or not prefix:
+        raise InvalidArgument(f"prefix={describe(prefix)}: expected a non-empty string naming the symbols")
+    n = check_int("n", n, minimum=0)
     head = ",".join(str(i) for i in index)
 
     def name(k):
@@ -94,7 +97,31 @@ def vector_symbols(prefix: str, n: int, *index) -> sp.Matrix:
 
 def state_sizes(config: RecurrentConfig) -> tuple[int, int]:
     """(size of h, size of c): (P, H) for a cell with a cell state (the LSTM), (P, 0) otherwise."""
+    if not isinstance(config, RecurrentConfig):
+        raise InvalidArgument(f"config={describe(config)}: expected a RecurrentConfig")
     return (config.output_size, config.hidden_size if cell_spec(config.cell).has_cell_state else 0)
+
+
+def _check_step(config, params, x, h, c, cell: str | None = None) -> None:
+    """A step's arguments, checked before SymPy multiplies them (where a wrong size would surface
+    as a ShapeError or SympifyError naming none of them)."""
+    check_single_layer(config)
+    if cell is not None and config.cell != cell:
+        raise InvalidArgument(f"config={config.describe()}: expected cell={cell!r}, the one cell this "
+                              "function transcribes (step() picks the transcription of any cell)")
+    shapes = config.param_shapes()
+    if not isinstance(params, dict) or set(params) != set(shapes):
+        raise InvalidArgument(f"params={describe(params)}: expected a dict with exactly the keys {list(shapes)} "
+                              "(e.g. param_symbols(config))")
+    P, H = state_sizes(config)
+    wanted = [(n, params[n], (s[0], 1) if len(s) == 1 else tuple(s)) for n, s in shapes.items()]
+    wanted += [("x", x, (config.input_size, 1)), ("h", h, (P, 1))]
+    if H:
+        wanted.append(("c", c, (H, 1)))
+    for name, value, shape in wanted:
+        if not isinstance(value, sp.MatrixBase) or tuple(value.shape) != shape:
+            got = f"Matrix of shape {tuple(value.shape)}" if isinstance(value, sp.MatrixBase) else describe(value)
+            raise InvalidArgument(f"{name}={got}: expected a SymPy Matrix of shape {shape}")
 
 
 def _weights(params: dict, config: RecurrentConfig):
@@ -127,11 +154,13 @@ def transcription(cell: str):
 
 def step(config: RecurrentConfig, params: dict, x: sp.Matrix, h: sp.Matrix, c: sp.Matrix | None = None):
     """One step of the cell: ``(h', c')`` (c' is None for a cell without a cell state)."""
+    _check_step(config, params, x, h, c)
     return transcription(config.cell)(config, params, x, h, c)
 
 
 def elman_step(config: RecurrentConfig, params: dict, x: sp.Matrix, h: sp.Matrix, c=None):
     """rnn: h' = φ(W_ih x + b_ih + W_hh h + b_hh)."""
+    _check_step(config, params, x, h, c, 'rnn')
     W_ih, W_hh, b_ih, b_hh, _ = _weights(params, config)
     a = _add_bias(_add_bias(W_ih * x, b_ih) + W_hh * h, b_hh)
     return a.applyfunc(lambda e: activation(config.nonlinearity, e)), None
@@ -139,6 +168,7 @@ def elman_step(config: RecurrentConfig, params: dict, x: sp.Matrix, h: sp.Matrix
 
 def lstm_step(config: RecurrentConfig, params: dict, x: sp.Matrix, h: sp.Matrix, c: sp.Matrix):
     """lstm: gates i, f, g, o; c' = f⊙c + i⊙g, h' = o⊙tanh(c') (times W_hr with proj_size)."""
+    _check_step(config, params, x, h, c, 'lstm')
     W_ih, W_hh, b_ih, b_hh, W_hr = _weights(params, config)
     H = config.hidden_size
     a = _add_bias(_add_bias(W_ih * x, b_ih) + W_hh * h, b_hh)
@@ -153,6 +183,7 @@ def lstm_step(config: RecurrentConfig, params: dict, x: sp.Matrix, h: sp.Matrix,
 
 def gru_step(config: RecurrentConfig, params: dict, x: sp.Matrix, h: sp.Matrix, c=None):
     """gru: the hidden-side pre-activation of n keeps b_hn, and r multiplies all of it."""
+    _check_step(config, params, x, h, c, 'gru')
     W_ih, W_hh, b_ih, b_hh, _ = _weights(params, config)
     H = config.hidden_size
     gi = _add_bias(W_ih * x, b_ih)

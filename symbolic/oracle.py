@@ -24,6 +24,7 @@ import functools
 
 import numpy as np
 
+from bpttcheck.reference.config import RecurrentConfig
 from bpttcheck.reference.validation import InvalidArgument, check_array, check_int, describe
 
 from .precision import EPS64, Field, field_for, to_float
@@ -64,6 +65,8 @@ class OracleResult:
 
 def flatten_params(config, params: dict) -> np.ndarray:
     """Parameters in ``named_parameters()`` order, each row-major, as one float64 vector."""
+    if not isinstance(config, RecurrentConfig):
+        raise InvalidArgument(f"config={describe(config)}: expected a RecurrentConfig")
     shapes = config.param_shapes()
     if not isinstance(params, dict) or set(params) != set(shapes):
         raise InvalidArgument(f"params={describe(params)}: expected exactly the keys {list(shapes)}")
@@ -139,9 +142,12 @@ def step_model(config, field: Field) -> StepModel:
     their rounding bounds."""
     import sympy as sp
 
-    from .cells import param_symbols, state_sizes, step, vector_symbols
+    from .cells import check_single_layer, param_symbols, state_sizes, step, vector_symbols
     from .running import RunningProgram
 
+    check_single_layer(config)
+    if not isinstance(field, Field):
+        raise InvalidArgument(f"field={describe(field)}: expected a Field, e.g. field_for(60) or Field(exact=True)")
     P, H = state_sizes(config)
     params = param_symbols(config)
     theta = [s for m in params.values() for s in m]
@@ -334,9 +340,15 @@ def error_in_eps(actual, expected, scale) -> np.ndarray:
     import mpmath
     import sympy as sp
 
-    a = np.asarray(actual, dtype=np.float64)
+    try:
+        a = np.asarray(actual, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"actual={describe(actual)}: expected an array of float64 gradients") from None
     e = np.asarray(expected, dtype=object)
-    s = np.asarray(scale, dtype=np.float64)
+    try:
+        s = np.asarray(scale, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"scale={describe(scale)}: expected an array of scales >= 0") from None
     if a.shape != e.shape or s.shape != e.shape:
         raise InvalidArgument(f"actual {a.shape}, expected {e.shape}, scale {s.shape}: expected one shape")
     out = np.empty(a.shape, dtype=np.float64)

@@ -41,8 +41,8 @@ def _without(d, key):
     return {k: v for k, v in d.items() if k != key}
 
 
-def bad(call, fragment, exc=InvalidArgument, id=None):
-    return pytest.param(call, exc, fragment, id=id)
+def bad(call, fragment, exc=InvalidArgument, id=None, marks=()):
+    return pytest.param(call, exc, fragment, id=id, marks=marks)
 
 
 BAD_INPUTS = [
@@ -249,6 +249,176 @@ BAD_INPUTS += [
 ]
 
 
+# The property layer's public functions (completeness, issue 13). Rows that need torch refuse
+# their argument before torch is imported, so they also run where torch is not installed.
+import importlib  # noqa: E402
+
+from bpttcheck import properties as props  # noqa: E402
+from bpttcheck.properties import oracle as _oracle  # noqa: E402
+from bpttcheck.properties.oracle import TargetError  # noqa: E402
+
+_cmp = importlib.import_module("bpttcheck.properties.compare")  # props.compare is shadowed by the submodule
+_TOL = implementation_tolerance()
+_CASE = make_case(RNN, T=3, B=2)
+_HIST = ref.RandomizedHistory((0.5,) * 3)
+_noop = lambda *a, **k: None  # noqa: E731
+
+
+def _a_check(**kw):
+    return props.PropertyCheck(**dict(dict(name="n", strategy=None, body=lambda case: []), **kw))
+
+
+BAD_INPUTS += [
+    bad(lambda: props.Tolerance(-1.0, 0.0, "why"), "atol=-1.0 (type=float): expected a real number >= 0", id="tolerance_cls-atol-negative"),
+    bad(lambda: props.Tolerance(1e-12, float("nan"), "why"), "rtol=nan (type=float): expected a real number >= 0", id="tolerance_cls-rtol-nan"),
+    bad(lambda: props.Tolerance("1", 0.0, "why"), "atol='1' (type=str): expected a real number >= 0", id="tolerance_cls-atol-str"),
+    bad(lambda: props.Tolerance(0.0, 0.0, 3), "why=3 (type=int): expected a string saying where the allowance comes from", id="tolerance_cls-why"),
+    bad(lambda: props.Tolerance(0.0, 0.0, "w", precision="float99"), "precision='float99': expected one of float64, float32", id="tolerance_cls-precision"),
+    bad(lambda: _cmp.compare("q", np.ones(3), np.ones(3), 1e-6), "tolerance=1e-06 (type=float): expected a Tolerance", id="compare-tolerance-float"),
+    bad(lambda: _cmp.assert_close("q", np.ones(3), np.ones(3), None), "tolerance=None (type=NoneType): expected a Tolerance", id="assert_close-tolerance-none"),
+    bad(lambda: props.builtin_checks("tpu"), "device='tpu': expected 'cpu', 'cuda' or 'all'", TargetError, id="builtin_checks-device"),
+    bad(lambda: props.builtin_checks(0), "device=0: expected 'cpu', 'cuda' or 'all'", TargetError, id="builtin_checks-device-int"),
+    bad(lambda: props.cases(max_T=0), "max_T=0 (type=int): expected an integer >= 1", id="cases-max_T"),
+    bad(lambda: props.cases(regime="chaotic"), "regime='chaotic' (type=str): expected one of 'contractive', 'critical', 'expansive'", id="cases-regime"),
+    bad(lambda: props.cases(regime=(None, "hot")), "regime[1]='hot' (type=str): expected one of 'contractive'", id="cases-regime-tuple"),
+    bad(lambda: props.cases(magnitude="huge"), "magnitude='huge' (type=str): expected one of 'unit', 'saturated', 'overflow'", id="cases-magnitude"),
+    bad(lambda: props.cases(dtype=np.int32), "dtype=<class 'numpy.int32'> (type=type): expected a floating-point or complex dtype", id="cases-dtype"),
+    bad(lambda: props.cases(RNN), "config_strategy=RecurrentConfig(cell='rnn'", id="cases-config-not-a-strategy"),
+    bad(lambda: props.cases(lengths="yes"), "lengths='yes' (type=str): expected True or False", id="cases-lengths"),
+    bad(lambda: props.configs(cells=("transformer",)), "cells[0]='transformer' (type=str): expected one of 'rnn', 'lstm', 'gru'", id="configs-cells"),
+    bad(lambda: props.configs(cells="rnn"), "cells='rnn' (type=str): expected a non-empty tuple of names among 'rnn', 'lstm', 'gru'", id="configs-cells-str"),
+    bad(lambda: props.configs(activations=("gelu",)), "activations[0]='gelu' (type=str): expected one of 'tanh', 'relu', 'identity', 'sigmoid'", id="configs-activations"),
+    bad(lambda: props.configs(max_layers=0), "max_layers=0 (type=int): expected an integer >= 1", id="configs-max_layers"),
+    bad(lambda: props.configs(bidirectional="no"), "bidirectional='no' (type=str): expected True or False", id="configs-bidirectional"),
+    bad(lambda: make_case(RNN, T=2, B=2, dtype="float99"), "dtype='float99' (type=str): expected a floating-point or complex dtype", id="make_case-dtype-unknown"),
+    bad(lambda: props.check_gradients(RNN, P, X, amplification=-1), "amplification=-1: expected a finite number >= 0", id="check_gradients-amplification-negative"),
+    bad(lambda: props.check_gradients(RNN, P, X, amplification=float("inf")), "amplification=inf: expected a finite number >= 0", id="check_gradients-amplification-inf"),
+    bad(lambda: props.check_gradients(RNN, P, X, backward_fn=lambda *a: {}), "backward_fn returned a dict with keys []: expected the keys ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0', 'input', 'h0'] (missing", id="check_gradients-backward_fn-empty-dict"),
+    bad(lambda: props.check_gradients(RNN, P, X, backward_fn=_noop), "backward_fn returned None (type=NoneType): expected a dict of gradients name -> array", id="check_gradients-backward_fn-none"),
+    bad(lambda: props.check_gradients(RNN, P, X, backward_fn=lambda *a: {n: "g" for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "input", "h0")}), "backward_fn returned weight_ih_l0='g' (type=str): expected a numeric array", id="check_gradients-backward_fn-str"),
+    bad(lambda: props.check_gradients(RNN, P, X, backward_fn=3), "backward_fn=3 (type=int): expected a callable with the signature of the reference's backward()", id="check_gradients-backward_fn-not-callable"),
+    bad(lambda: props.check_gradients(RNN, P, X, forward_fn="f"), "forward_fn='f' (type=str): expected a callable with the signature of the reference's forward()", id="check_gradients-forward_fn-not-callable"),
+    bad(lambda: props.check_gradients("rnn", P, X), "config='rnn' (type=str): expected a RecurrentConfig", id="check_gradients-config"),
+    bad(lambda: props.check_gradients(RNN, P, X, method="fd"), "method='fd' (type=str): expected one of 'complex', 'central', 'richardson', 'direction'", id="check_gradients-method"),
+    bad(lambda: props.check_gradients(RNN, P, X, wrt=["nope"]), "wrt=('nope',) (type=tuple): expected distinct names among", id="check_gradients-wrt"),
+    bad(lambda: props.check_gradients(RNN, P, np.full_like(X, np.nan)), "x=array(shape=(4, 2, 2), dtype=float64): expected finite values", id="check_gradients-x-nan"),
+    bad(lambda: props.check_gradients(RNN, P, X, method="direction", n_directions=0), "n_directions=0 (type=int): expected an integer >= 1", id="check_gradients-n_directions"),
+    bad(lambda: props.check_case_gradients("case"), "case='case' (type=str): expected a Case (from make_case() or the cases() strategy)", id="check_case_gradients-case"),
+    bad(lambda: props.check_case_gradients(_CASE, method="x"), "method='x' (type=str): expected one of 'complex', 'central', 'richardson', 'direction'", id="check_case_gradients-method"),
+    bad(lambda: props.check_clipping("f", [np.ones(2)], 1.0), "clip_fn='f' (type=str): expected a callable clip_fn(grads, max_norm, norm_type)", id="check_clipping-clip_fn"),
+    bad(lambda: props.check_clipping(_noop, None, 1.0), "grads=None (type=NoneType): expected a list of NumPy arrays or scalars (None entries allowed)", id="check_clipping-grads"),
+    bad(lambda: props.check_clipping(_noop, [np.ones(2)], -1.0), "max_norm=-1.0 (type=float): expected a finite real number > 0", id="check_clipping-max_norm"),
+    bad(lambda: props.check_clipping(_noop, [np.ones(2)], 1.0, "l2"), "norm_type='l2' (type=str): expected a real number", id="check_clipping-norm_type"),
+    bad(lambda: props.check_clipping(_noop, [np.ones(2)], 1.0), "clip_fn returned None (type=NoneType): expected a pair (clipped grads, total norm)", id="check_clipping-returns-none"),
+    bad(lambda: props.check_loss_gradient("f", P), "loss_and_grad='f' (type=str): expected a callable loss_and_grad(params) -> (loss, grads)", id="check_loss_gradient-fn"),
+    bad(lambda: props.check_loss_gradient(_noop, None), "params=None (type=NoneType): expected a dict of parameter name -> NumPy array", id="check_loss_gradient-params"),
+    bad(lambda: props.check_loss_gradient(_noop, P), "loss_and_grad(params) returned None (type=NoneType): expected a pair (loss, grads)", id="check_loss_gradient-returns-none"),
+    bad(lambda: props.check_loss_gradient(lambda p: (0.0, {}), P), "loss_and_grad(params) returned grads with keys []: expected every parameter name (missing", id="check_loss_gradient-returns-no-grads"),
+    bad(lambda: props.gradient_lists(max_tensors=0), "max_tensors=0 (type=int): expected an integer >= 1", id="gradient_lists-max_tensors"),
+    bad(lambda: props.gradient_lists(nonfinite="yes"), "nonfinite='yes' (type=str): expected True or False", id="gradient_lists-nonfinite"),
+    bad(lambda: props.statistical_test(_HALF, _CASE, 1, 0), "n_samples=1 (type=int): expected an integer >= 2", id="statistical_test-n_samples"),
+    bad(lambda: props.statistical_test(_SUB2, _CASE, 10, 0), "scheme=Subsequence(k=2) (type=Subsequence): expected Randomized or RandomizedHistory", id="statistical_test-scheme"),
+    bad(lambda: props.statistical_test(_HIST, _CASE, 10, 0, alpha=2.0), "alpha=2.0 (type=float): expected a probability in (0, 1)", id="statistical_test-alpha"),
+    bad(lambda: props.statistical_test(_HIST, "case", 10, 0), "case='case' (type=str): expected a Case", id="statistical_test-case"),
+    bad(lambda: props.statistical_test(_HIST, _CASE, 10, 0, sampler="uniform"), "sampler='uniform' (type=str): expected None or a callable sampler(rng, n, T)", id="statistical_test-sampler"),
+    bad(lambda: props.check_exactly_unbiased("run", _HIST, _CASE), "run='run' (type=str): expected a callable run(scheme, case, xi=...)", id="check_exactly_unbiased-run"),
+    bad(lambda: props.check_exactly_unbiased(_noop, "s", _CASE), "scheme='s' (type=str): expected Randomized or RandomizedHistory", id="check_exactly_unbiased-scheme"),
+    bad(lambda: props.check_exactly_unbiased(_noop, _HIST, None), "case=None (type=NoneType): expected a Case", id="check_exactly_unbiased-case"),
+    bad(lambda: props.check_exactly_unbiased(_noop, _HALF, _CASE), "pis has length 4: expected T=3 probabilities", id="check_exactly_unbiased-scheme-length"),
+    bad(lambda: _a_check(body="body"), "body='body' (type=str): expected None or a callable", id="propertycheck-body"),
+    bad(lambda: _a_check(name=3), "name=3 (type=int): expected a non-empty string naming the property", id="propertycheck-name"),
+    bad(lambda: _a_check(max_examples=0), "max_examples=0 (type=int): expected an integer >= 1", id="propertycheck-max_examples"),
+    bad(lambda: _a_check(skip=True), "skip=True (type=bool): expected a string: the reason to skip, or ''", id="propertycheck-skip"),
+    bad(lambda: props.run_check("check"), "check='check' (type=str): expected a PropertyCheck (e.g. from builtin_checks() or target_checks())", id="run_check-check"),
+    bad(lambda: props.run_check(_a_check(), profile="fast"), "profile='fast': expected one of dev, ci, thorough", ValueError, id="run_check-profile"),
+    bad(lambda: props.run_check(_a_check(), seed="x"), "seed='x' (type=str): expected an integer", id="run_check-seed"),
+    bad(lambda: props.verify("checks"), "checks='checks' (type=str): expected a list of PropertyCheck", id="verify_list-checks-str"),
+    bad(lambda: props.verify([_a_check(), 1]), "checks[1]=1 (type=int): expected a PropertyCheck", id="verify_list-checks-entry"),
+    bad(lambda: props.verify([], profile="fast"), "profile='fast': expected one of dev, ci, thorough", ValueError, id="verify_list-profile"),
+    bad(lambda: props.compare_results(_CASE, {}, precision="float99"), "precision='float99' (type=str): expected one of 'float64'", id="compare_results-precision"),
+    bad(lambda: props.compare_with_torch("case"), "case='case' (type=str): expected a Case (from make_case() or the cases() strategy)", id="compare_with_torch-case"),
+    bad(lambda: props.torch_layer("rnn", P), "config='rnn' (type=str): expected a RecurrentConfig", id="torch_layer-config"),
+    bad(lambda: props.run_torch_layer("m", _CASE), "module='m' (type=str): expected a torch module, e.g. from torch_layer()", id="run_torch_layer-module"),
+    bad(lambda: _oracle.load_target("torch.nn.GRU"), "target='torch.nn.GRU': expected 'module.path:attribute'", TargetError, id="load_target-no-colon"),
+    bad(lambda: _oracle.load_target(3), "target=3: expected 'module.path:attribute'", TargetError, id="load_target-int"),
+    bad(lambda: _oracle.target_checks("torch.nn:GRU", dtypes=("float99",)), "dtype='float99': expected one of float64, float32", TargetError, id="target_checks-dtypes-unknown"),
+    bad(lambda: _oracle.target_checks("torch.nn:GRU", dtypes="float64"), "dtypes='float64' (type=str): expected a tuple of precision names", TargetError, id="target_checks-dtypes-str"),
+]
+
+_needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+BAD_INPUTS += [
+    bad(lambda: props.compare_with_torch(_CASE, device="tpu"), "device='tpu' (type=str): expected a torch device such as 'cpu' or 'cuda'", id="compare_with_torch-device", marks=_needs_torch),
+    bad(lambda: props.torch_layer(RNN, P, dtype="float99"), "dtype='float99' (type=str): expected the name of a torch floating-point dtype", id="torch_layer-dtype", marks=_needs_torch),
+    bad(lambda: props.torch_layer(RNN, P, device="tpu"), "device='tpu' (type=str): expected a torch device such as 'cpu' or 'cuda'", id="torch_layer-device", marks=_needs_torch),
+    bad(lambda: props.run_torch_layer(props.torch_layer(RNN, _CASE.params), "case"), "case='case' (type=str): expected a Case", id="run_torch_layer-case", marks=_needs_torch),
+    bad(lambda: _oracle.target_checks("torch.nn:GRU", kind="cnn"), "kind='cnn': expected one of module, cell, step, clip, tbptt, randomized, numpy, jax", TargetError, id="target_checks-kind", marks=_needs_torch),
+]
+
+
+# The symbolic layer's documented functions (docs/symbolic.md). SymPy is imported when a row
+# runs, not when this module is collected.
+def _sym(module):
+    return importlib.import_module(f"bpttcheck.symbolic.{module}")
+
+
+def _m(*values):
+    return importlib.import_module("sympy").Matrix(values)
+
+
+_R1 = RecurrentConfig("rnn", 1, 2)
+_L1 = RecurrentConfig("lstm", 1, 2)
+_P1 = init_params(_R1, np.random.default_rng(0))
+_X1 = np.random.default_rng(1).standard_normal((2, 1, 1))  # (T=2, B=1, D=1)
+_CT1 = np.ones((2, 1, 2))
+_BI = RecurrentConfig("rnn", 1, 2, bidirectional=True)
+_sym_params = lambda c: _sym("cells").param_symbols(c)  # noqa: E731
+BAD_INPUTS += [
+    bad(lambda: _sym("oracle").pair_sum("rnn", _P1, _X1, _CT1), "config='rnn' (type=str): expected a RecurrentConfig", id="sym_pair_sum-config"),
+    bad(lambda: _sym("oracle").pair_sum(_R1, _P1, _X1, np.ones((2, 1, 3))), "cotangent=array(shape=(2, 1, 3), dtype=float64): expected shape (T=2, B=1, P=2)", id="sym_pair_sum-cotangent"),
+    bad(lambda: _sym("oracle").pair_sum(_R1, _P1, np.full_like(_X1, np.nan), _CT1), "x=array(shape=(2, 1, 1), dtype=float64): expected finite values", id="sym_pair_sum-x-nan"),
+    bad(lambda: _sym("oracle").pair_sum(_R1, {}, _X1, _CT1), "params={} (type=dict): expected exactly the keys ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']", id="sym_pair_sum-params"),
+    bad(lambda: _sym("oracle").pair_sum(_R1, _P1, _X1, _CT1, dps=10), "dps=10 (type=int): expected an integer >= 50", id="sym_pair_sum-dps"),
+    bad(lambda: _sym("oracle").pair_sum(_R1, _P1, _X1, _CT1, weights="w"), "weights='w' (type=str): expected shape (T+1=3 columns, T=2 rows)", id="sym_pair_sum-weights"),
+    bad(lambda: _sym("oracle").pair_sum(_BI, init_params(_BI, np.random.default_rng(0)), _X1, np.ones((2, 1, 4))), "expected bidirectional=False; the symbolic layer transcribes unidirectional stacks", id="sym_pair_sum-bidirectional"),
+    bad(lambda: _sym("oracle").unrolled_gradients(_R1, _P1, _X1, _CT1, dps=0), "dps=0 (type=int): expected an integer >= 50", id="unrolled_gradients-dps"),
+    bad(lambda: _sym("oracle").unrolled_gradients(_R1, _P1, _X1, _CT1, h0=np.ones(5)), "h0=array(shape=(5,), dtype=float64): expected shape (num_layers=1, B=1, P=2)", id="unrolled_gradients-h0"),
+    bad(lambda: _sym("oracle").rounded_gradients(_R1, _P1, _X1, _CT1, bits=0), "bits=0 (type=int): expected an integer >= 8", id="rounded_gradients-bits"),
+    bad(lambda: _sym("oracle").rounded_gradients(_R1, _P1, _X1, _CT1, bits="53"), "bits='53' (type=str): expected an integer >= 8", id="rounded_gradients-bits-str"),
+    bad(lambda: _sym("oracle").error_in_eps(np.ones(3), np.ones(4), np.ones(4)), "actual (3,), expected (4,), scale (4,): expected one shape", id="error_in_eps-shapes"),
+    bad(lambda: _sym("oracle").error_in_eps("a", np.ones(3), np.ones(3)), "actual='a' (type=str): expected an array of float64 gradients", id="error_in_eps-actual-str"),
+    bad(lambda: _sym("oracle").flatten_params("rnn", _P1), "config='rnn' (type=str): expected a RecurrentConfig", id="flatten_params-config"),
+    bad(lambda: _sym("oracle").flatten_params(_R1, dict(_P1, weight_hh_l0=np.ones((3, 3)))), "weight_hh_l0=array(shape=(3, 3), dtype=float64): expected shape (2, 2)", id="flatten_params-shape"),
+    bad(lambda: _sym("oracle").check_data(_R1, _X1[0], None, None, _CT1), "x=array(shape=(1, 1), dtype=float64): expected shape (T, B, input_size=1)", id="check_data-x"),
+    bad(lambda: _sym("oracle").check_data(_R1, _X1, None, None, None), "cotangent=None (type=NoneType): expected a NumPy array of shape (T=2, B=1, P=2)", id="check_data-cotangent"),
+    bad(lambda: _sym("oracle").step_model(_R1, "exact"), "field='exact' (type=str): expected a Field, e.g. field_for(60) or Field(exact=True)", id="step_model-field"),
+    bad(lambda: _sym("oracle").step_model(_BI, _sym("precision").Field(exact=True)), "expected num_layers=1 and bidirectional=False", id="step_model-config"),
+    bad(lambda: _sym("derive").derivation(cell="cnn"), "cell='cnn' (type=str): expected one of 'rnn', 'lstm', 'gru'", id="derivation-cell"),
+    bad(lambda: _sym("derive").derivation(nonlinearity="gelu"), "nonlinearity='gelu' (type=str): expected one of 'tanh', 'relu', 'identity', 'sigmoid'", id="derivation-nonlinearity"),
+    bad(lambda: _sym("derive").derivation(T=0), "T=0 (type=int): expected an integer >= 1", id="derivation-T"),
+    bad(lambda: _sym("derive").derivation(fmt="html"), "fmt='html' (type=str): expected one of 'latex', 'markdown'", id="derivation-fmt"),
+    bad(lambda: _sym("derive").derivation(inputs="1"), "inputs='1' (type=str): expected an integer >= 1", id="derivation-inputs"),
+    bad(lambda: _sym("derive").equations(cell="cnn"), "cell='cnn' (type=str): expected one of 'rnn', 'lstm', 'gru'", id="equations-cell"),
+    bad(lambda: _sym("derive").equations(cell="gru", nonlinearity="relu"), "nonlinearity='relu' (type=str): expected 'tanh' for cell='gru'", id="equations-gru-relu"),
+    bad(lambda: _sym("derive").equations(hidden=0), "hidden=0 (type=int): expected an integer >= 1", id="equations-hidden"),
+    bad(lambda: _sym("cells").check_single_layer("rnn"), "config='rnn' (type=str): expected a RecurrentConfig", id="check_single_layer-type"),
+    bad(lambda: _sym("cells").check_single_layer(RecurrentConfig("rnn", 1, 2, num_layers=2)), "expected num_layers=1 and bidirectional=False", id="check_single_layer-layers"),
+    bad(lambda: _sym("cells").param_symbols("rnn"), "config='rnn' (type=str): expected a RecurrentConfig", id="param_symbols-config"),
+    bad(lambda: _sym("cells").state_sizes(None), "config=None (type=NoneType): expected a RecurrentConfig", id="state_sizes-config"),
+    bad(lambda: _sym("cells").transcription("cnn"), "cell='cnn' (type=str): expected one of 'rnn', 'lstm', 'gru'", id="transcription-cell"),
+    bad(lambda: _sym("cells").vector_symbols(3, 2), "prefix=3 (type=int): expected a non-empty string naming the symbols", id="vector_symbols-prefix"),
+    bad(lambda: _sym("cells").vector_symbols("x", "2"), "n='2' (type=str): expected an integer >= 0", id="vector_symbols-n"),
+    bad(lambda: _sym("cells").step("rnn", {}, _m(1), _m(1, 1)), "config='rnn' (type=str): expected a RecurrentConfig", id="step-config"),
+    bad(lambda: _sym("cells").step(_R1, {}, _m(1), _m(1, 1)), "params={} (type=dict): expected a dict with exactly the keys ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']", id="step-params"),
+    bad(lambda: _sym("cells").step(_R1, _sym_params(_R1), _m(1, 2), _m(1, 1)), "x=Matrix of shape (2, 1): expected a SymPy Matrix of shape (1, 1)", id="step-x"),
+    bad(lambda: _sym("cells").step(_R1, _sym_params(_R1), _m(1), _m(1)), "h=Matrix of shape (1, 1): expected a SymPy Matrix of shape (2, 1)", id="step-h"),
+    bad(lambda: _sym("cells").elman_step(_R1, _sym_params(_R1), np.ones(1), _m(1, 1)), "x=array(shape=(1,), dtype=float64): expected a SymPy Matrix of shape (1, 1)", id="elman_step-x-numpy"),
+    bad(lambda: _sym("cells").elman_step(_L1, _sym_params(_L1), _m(1), _m(1, 1), _m(1, 1)), "expected cell='rnn', the one cell this function transcribes", id="elman_step-cell"),
+    bad(lambda: _sym("cells").gru_step(_R1, _sym_params(_R1), _m(1), _m(1, 1)), "expected cell='gru', the one cell this function transcribes", id="gru_step-cell"),
+    bad(lambda: _sym("cells").lstm_step(_L1, _sym_params(_L1), _m(1), _m(1, 1), None), "c=None (type=NoneType): expected a SymPy Matrix of shape (2, 1)", id="lstm_step-c"),
+    bad(lambda: _sym("cells").lstm_step(_R1, _sym_params(_R1), _m(1), _m(1, 1), _m(1, 1)), "expected cell='lstm', the one cell this function transcribes", id="lstm_step-cell"),
+]
+
+
 @pytest.mark.parametrize("call, exc, fragment", BAD_INPUTS)
 def test_bad_input_is_rejected_with_a_clear_message(call, exc, fragment):
     with pytest.raises(exc, match=re.escape(fragment)) as info:
@@ -315,7 +485,6 @@ def test_bad_api_option_is_rejected_with_a_clear_message(call, exc, fragment):
 # Every public callable of the README's API has at least one row above, or an exemption below
 # that says why it has none. See the module docstring for how a row's id names what it covers.
 
-import importlib  # noqa: E402
 import inspect  # noqa: E402
 import pathlib  # noqa: E402
 
@@ -353,6 +522,8 @@ ID_PREFIXES = {
     "check": "bpttcheck.check",
     "pair_sum": "bpttcheck.reference.pair_sum",
     "sym_pair_sum": "bpttcheck.symbolic.oracle.pair_sum",
+    "tolerance_cls": "bpttcheck.properties.Tolerance",
+    "verify_list": "bpttcheck.properties.verify",
 }
 
 # Public callables with no row, each with the reason. Exceptions, and result types that only the
@@ -386,28 +557,12 @@ EXEMPT = {
     "bpttcheck.symbolic.oracle.clear_caches": "takes no arguments",
     "bpttcheck.reference.Full": "takes no arguments",
     "bpttcheck.reference.FiniteDifference": "a result type: built by central_difference() and its kin",
+    "bpttcheck.properties.oracle.detect_kind": "takes any object: None means no kind is recognised (not an error)",
+    # Validation still missing in a file another engineer owns (issue 13, listed for its owner):
+    "bpttcheck.properties.rounding_sensitivity": "TO FIX in properties/sensitivity.py: case='case' is an "
+        "AttributeError, precision='float99' a KeyError, seed='x' a NumPy TypeError, draws=0 runs silently",
 }
 
-# Public callables whose rows are still to be written (issue 13): this set only shrinks.
-NOT_YET = {
-    "bpttcheck.properties.PropertyCheck", "bpttcheck.properties.Tolerance", "bpttcheck.properties.assert_close",
-    "bpttcheck.properties.builtin_checks", "bpttcheck.properties.cases", "bpttcheck.properties.check_case_gradients",
-    "bpttcheck.properties.check_clipping", "bpttcheck.properties.check_exactly_unbiased",
-    "bpttcheck.properties.check_gradients", "bpttcheck.properties.check_loss_gradient", "bpttcheck.properties.compare",
-    "bpttcheck.properties.compare_results", "bpttcheck.properties.compare_with_torch", "bpttcheck.properties.configs",
-    "bpttcheck.properties.gradient_lists", "bpttcheck.properties.oracle.detect_kind",
-    "bpttcheck.properties.oracle.load_target", "bpttcheck.properties.oracle.target_checks",
-    "bpttcheck.properties.rounding_sensitivity", "bpttcheck.properties.run_check", "bpttcheck.properties.run_torch_layer",
-    "bpttcheck.properties.statistical_test", "bpttcheck.properties.torch_layer", "bpttcheck.properties.verify",
-    "bpttcheck.symbolic.cells.check_single_layer", "bpttcheck.symbolic.cells.elman_step",
-    "bpttcheck.symbolic.cells.gru_step", "bpttcheck.symbolic.cells.lstm_step", "bpttcheck.symbolic.cells.param_symbols",
-    "bpttcheck.symbolic.cells.state_sizes", "bpttcheck.symbolic.cells.step", "bpttcheck.symbolic.cells.transcription",
-    "bpttcheck.symbolic.cells.vector_symbols", "bpttcheck.symbolic.derive.derivation",
-    "bpttcheck.symbolic.derive.equations", "bpttcheck.symbolic.oracle.check_data",
-    "bpttcheck.symbolic.oracle.error_in_eps", "bpttcheck.symbolic.oracle.flatten_params",
-    "bpttcheck.symbolic.oracle.pair_sum", "bpttcheck.symbolic.oracle.rounded_gradients",
-    "bpttcheck.symbolic.oracle.step_model", "bpttcheck.symbolic.oracle.unrolled_gradients",
-}
 
 
 def _public_api() -> dict[str, object]:
@@ -463,7 +618,13 @@ def test_every_public_callable_has_a_bad_input_row():
     assert not stale, f"EXEMPT names what is not public: {stale}"
     both = sorted(set(EXEMPT) & covered)
     assert not both, f"exempt yet covered (drop the exemption): {both}"
-    done = sorted(NOT_YET & covered)
-    assert not done, f"covered now (drop from NOT_YET): {done}"
-    missing = sorted(set(api) - covered - set(EXEMPT) - NOT_YET)
+    missing = sorted(set(api) - covered - set(EXEMPT))
     assert not missing, f"{len(missing)} public callables without a row in BAD_INPUTS: {missing}"
+
+
+def test_the_docs_state_the_row_count():
+    root = pathlib.Path(__file__).resolve().parent.parent
+    rows = len(BAD_INPUTS) + len(BAD_OPTIONS)
+    readme = re.search(r"test_bad_input\.py` holds one such row \((\d+) in all\)", (root / "README.md").read_text())
+    testing = re.search(r"test_bad_input\.py` is one table \((\d+) rows\)", (root / "docs" / "testing.md").read_text())
+    assert readme and testing and int(readme[1]) == int(testing[1]) == rows, (rows, readme, testing)

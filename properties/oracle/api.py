@@ -50,6 +50,9 @@ def target_checks(spec, kind: str | None = None, *, device: str = "cpu",
     ``kind``: one of :data:`~.kinds.KINDS` (``"module:lstm"`` names the cell), or None to detect it.
     Every check has a stable id such as ``"module/lstm/gradients[cpu,float64]"``.
     """
+    if isinstance(dtypes, str) or not isinstance(dtypes, (tuple, list)):
+        raise TargetError(f"dtypes={dtypes!r} (type={type(dtypes).__name__}): expected a tuple of precision "
+                          "names, e.g. ('float64', 'float32')")
     for name in dtypes:
         dtype_variant(name)  # an unknown precision is a TargetError naming it
     return checks_for(resolve(spec, kind), CheckOptions(device=device, dtypes=tuple(dtypes)))
