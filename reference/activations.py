@@ -12,8 +12,8 @@ from contextvars import ContextVar
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "GAMMA", "LOW_GATE", "LOW_SIGMOID", "activate", "derivative", "refine_low_sigmoid", "round_atoms",
-           "rounding_noise", "sigmoid", "tanh_into"]
+__all__ = ["ACTIVATIONS", "GAMMA", "LOW_GATE", "LOW_SIGMOID", "activate", "derivative", "refine_low_sigmoid", "gaussian_rounding_noise",
+           "round_atoms", "rounding_noise", "sigmoid", "tanh_into"]
 
 ACTIVATIONS = ("tanh", "relu", "identity", "sigmoid")
 
@@ -149,10 +149,23 @@ def rounding_noise(delta: float, rng):
         _NOISE.reset(token)
 
 
+@contextmanager
+def gaussian_rounding_noise(delta: float, rng):
+    """:func:`rounding_noise` with standard normal factors instead of random signs: a sum of
+    equal-sized moves with random signs cancels exactly with a fair probability (an LSTM state
+    that carries ±u of 1 from every saturated step), a sum of normal ones never does."""
+    token = _NOISE.set((float(delta), rng, True))
+    try:
+        yield
+    finally:
+        _NOISE.reset(token)
+
+
 def round_atoms(out):
     """``out`` moved in place by the :func:`rounding_noise` in force (a no-op outside one)."""
     noise = _NOISE.get()
     if noise is not None:
-        delta, rng = noise
-        out *= 1.0 + delta * rng.choice((-1.0, 1.0), size=out.shape)
+        delta, rng = noise[0], noise[1]
+        factors = rng.standard_normal(out.shape) if len(noise) > 2 else rng.choice((-1.0, 1.0), size=out.shape)
+        out *= 1.0 + delta * factors
     return out
