@@ -43,6 +43,22 @@ def compose_crossings(*crossings: Crossing | None) -> Crossing | None:
     return crossing
 
 
+def _checked_crossing(rule: Crossing) -> Crossing:
+    """``rule`` with its result checked at each step: a rule returning something other than a
+    pair (dh, dc) shaped like its inputs is named here, not as an unpacking error in a cell."""
+    def crossing(t, dh, dc):
+        out = rule(t, dh, dc)
+        if (not isinstance(out, (tuple, list)) or len(out) != 2
+                or getattr(out[0], "shape", None) != dh.shape
+                or (dc is not None and getattr(out[1], "shape", None) != dc.shape)):
+            raise InvalidArgument(
+                f"crossing returned {describe(out)} at t={t}: expected a pair (dh, dc) shaped like its "
+                f"inputs (dh {dh.shape}, dc {None if dc is None else dc.shape})"
+            )
+        return out
+    return crossing
+
+
 @dataclass(frozen=True)
 class ForwardResult:
     """What :func:`forward` returns: output, final states, and what the backward needs.
@@ -316,6 +332,8 @@ def backward(
     magnitudes = check_bool("magnitudes", magnitudes)
     if crossing is not None and not callable(crossing):
         raise InvalidArgument(f"crossing={describe(crossing)}: expected None or a rule (t, dh, dc) -> (dh, dc)")
+    if crossing is not None:
+        crossing = _checked_crossing(crossing)
     out = result.output
     T, B = (out.shape[1], out.shape[0]) if result.batch_first else out.shape[:2]
     LD, P = config.num_layers * config.num_directions, config.output_size

@@ -419,6 +419,64 @@ BAD_INPUTS += [
 ]
 
 
+# A second pass over the reference (issue 13): NaN/inf where finite values are needed, integer
+# arrays, parameters or results that do not belong together, and what a user's rule returns.
+_PL = init_params(LSTM, np.random.default_rng(0))
+_RESL = forward(LSTM, _PL, X)
+_PAIRS = ref.pair_contributions(RNN, P, X, _D4)
+BAD_INPUTS += [
+    bad(lambda: forward(RNN, P, X, np.full((1, 2, 3), np.nan)), "h0=array(shape=(1, 2, 3), dtype=float64): expected finite values (found nan at index (0, 0, 0))", id="forward-h0-nan"),
+    bad(lambda: forward(RNN, dict(P, bias_ih_l0=np.full(3, np.inf)), X), "bias_ih_l0=array(shape=(3,), dtype=float64): expected finite values (found inf at index (0,))", id="forward-param-inf"),
+    bad(lambda: forward(RNN, dict(P, bias_ih_l0=np.ones(3, dtype=int)), X), "bias_ih_l0=array(shape=(3,), dtype=int64): expected a floating-point or complex array", id="forward-param-int"),
+    bad(lambda: forward(RNN, dict(P, extra=np.ones(3)), X), "expected exactly ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0'] for rnn/tanh, D=2, H=3 (missing [], unexpected ['extra'])", id="forward-params-extra-key"),
+    bad(lambda: backward(P, RES, np.full((4, 2, 3), np.nan)), "d_output=array(shape=(4, 2, 3), dtype=float64): expected finite values", id="backward-d_output-nan"),
+    bad(lambda: backward(P, RES, np.ones((4, 2, 3), dtype=int)), "d_output=array(shape=(4, 2, 3), dtype=int64): expected a floating-point or complex array", id="backward-d_output-int"),
+    bad(lambda: backward(_PL, _RESL, None, None, np.ones((1, 2, 4))), "d_c_n=array(shape=(1, 2, 4), dtype=float64): expected shape (layers*directions=1, B=2, hidden_size=3)", id="backward-d_c_n-lstm-shape"),
+    bad(lambda: backward(P, RES, Y, crossing=_noop), "crossing returned None (type=NoneType) at t=3: expected a pair (dh, dc) shaped like its inputs (dh (2, 3), dc None)", id="backward-crossing-returns-none"),
+    bad(lambda: backward(P, RES, Y, crossing=lambda t, dh, dc: (dh[:1], dc)), "at t=3: expected a pair (dh, dc) shaped like its inputs (dh (2, 3), dc None)", id="backward-crossing-returns-wrong-shape"),
+    bad(lambda: ref.truncated_backward(RNN, P, X, np.ones((4, 2, 2)), _SUB2), "d_output=array(shape=(4, 2, 2), dtype=float64): expected shape (T=4, B=2, P=3)", id="truncated-d_output-shape"),
+    bad(lambda: ref.truncated_backward(RNN, P, X, _D4, _HALF, xi=np.ones(3)), "expected real multipliers of shape (T=4,) or (N >= 1, T=4)", id="truncated-xi-length"),
+    bad(lambda: ref.randomized_backward(RNN, P, X, _D4, _HALF, rng=0), "rng=0 (type=int): expected a numpy.random.Generator, e.g. numpy.random.default_rng(0)", id="randomized_backward-rng"),
+    bad(lambda: ref.randomized_backward(RNN, P, X, _D4, ref.Randomized((0.5,) * 3), rng=np.random.default_rng(0)), "pis has length 3: expected T=4 probabilities", id="randomized_backward-pis-length"),
+    bad(lambda: ref.randomized_backward(RNN, P, X, _D4, _SUB2, rng=np.random.default_rng(0)), "scheme=Subsequence(k=2) (type=Subsequence): expected a randomized scheme", id="randomized_backward-deterministic"),
+    bad(lambda: ref.sample_xi(_HALF, None, 4), "rng=None (type=NoneType): expected a numpy.random.Generator", id="sample_xi-rng"),
+    bad(lambda: ref.sample_xi(_HALF, np.random.default_rng(0), 4, n=0), "n=0 (type=int): expected an integer >= 1", id="sample_xi-n"),
+    bad(lambda: ref.exact_moments(RNN, P, X, _D4, _SUB2), "scheme=Subsequence(k=2) (type=Subsequence): expected a randomized scheme", id="exact_moments-deterministic"),
+    bad(lambda: ref.independent_moments(_PAIRS, (0.5,) * 3), "pis has length 3: expected T=4 probabilities", id="independent_moments-pis-length"),
+    bad(lambda: ref.independent_moments(_PAIRS, (0.0,) * 4), "pis[0]=0.0 (type=float): expected a probability in (0, 1]", id="independent_moments-pis-zero"),
+    bad(lambda: ref.pair_sum(RNN, P, X, _D4, np.zeros(3, dtype=int)), "expected a window function or a sequence of T=4 integers (got 3)", id="pair_sum-window-length"),
+    bad(lambda: ref.Window((0, -1, 0, 0)).window(4), "f(1)=-1: expected 0 <= f(t) <= t=1", id="window-negative"),
+    bad(lambda: ref.Randomized(()), "pis=() (type=tuple): expected at least one probability in (0, 1]", id="randomized-empty"),
+    bad(lambda: ref.RandomizedHistory((1.5,)), "run_probs[0]=1.5 (type=float): expected a probability in (0, 1]", id="randomizedhistory-above-one"),
+    bad(lambda: ref.elman_bound(RNN, P, [-1]), "lags=array(shape=(1,), dtype=int64): expected integers >= 0", id="elman_bound-lags-negative"),
+    bad(lambda: ref.elman_bound(LSTM, _PL, [1]), "cell='lstm' (type=str): expected 'rnn'; the σ_max bound holds for the Elman RNN only", id="elman_bound-lstm"),
+    bad(lambda: ref.recurrent_sigma_max(dict(P, weight_hh_l0=np.full((3, 3), np.nan))), "params['weight_hh_l0']=array(shape=(3, 3), dtype=float64): expected finite values", id="sigma_max-nan"),
+    bad(lambda: ref.singular_values(np.full((2, 2), np.nan)), "m=array(shape=(2, 2), dtype=float64): expected finite values", id="singular_values-nan"),
+    bad(lambda: ref.train_sgd(RNN, P, X, Y, lr=-1.0), "lr=-1.0 (type=float): expected a finite number > 0", id="train_sgd-lr"),
+    bad(lambda: ref.train_sgd(RNN, P, X, np.ones((4, 2))), "target=array(shape=(4, 2), dtype=float64): expected shape (T=4, B=2, K=3)", id="train_sgd-target"),
+    bad(lambda: ref.clip_by_global_norm(_G, 0.0), "max_norm=0.0 (type=float): expected a finite real number > 0", id="clip-max_norm-zero"),
+    bad(lambda: ref.clip_by_global_norm({"a": np.array([1, 2])}, 1.0), "grads['a']=array(shape=(2,), dtype=int64): expected a real floating-point array", id="clip-int-gradient"),
+    bad(lambda: ref.adjoint_clipping("1"), "max_norm='1' (type=str): expected a finite real number > 0", id="adjoint_clipping-max_norm-str"),
+    bad(lambda: ref.central_difference(lambda t: t, np.ones(2)), "f returned array(shape=(8, 2), dtype=float64): expected shape (8,), one value per row", id="central-f-shape"),
+    bad(lambda: ref.complex_step(lambda t: np.abs(t).sum(axis=1), np.ones(2)), "for complex input: expected a complex array; f discarded the imaginary part", id="complex-f-real"),
+    bad(lambda: ref.directional_derivative(_sq, np.ones(2), np.ones((2, 3))), "directions=array(shape=(2, 3), dtype=float64): expected shape (n, P=2)", id="directional-directions-shape"),
+    bad(lambda: ref.NetworkLoss(RNN, P, X, d_output=Y, wrt=["input", "input"]), "wrt=('input', 'input') (type=tuple): expected distinct names", id="networkloss-wrt-duplicate"),
+    bad(lambda: ref.NetworkLoss(RNN, P, X), "d_output, d_h_n, d_c_n and loss are all None: expected a loss or at least one cotangent", id="networkloss-no-cotangent"),
+    bad(lambda: ref.stateful_backward(RNN, P, X, Y, 0), "batch_size=0 (type=int): expected an integer >= 1", id="stateful-batch_size"),
+    bad(lambda: loss_and_grad(LossSpec("mse"), Y, np.full_like(Y, np.nan)), "target=array(shape=(4, 2, 3), dtype=float64): expected finite values", id="loss-target-nan"),
+    bad(lambda: loss_and_grad(LossSpec("mse"), np.full_like(Y, np.nan), Y), "output=array(shape=(4, 2, 3), dtype=float64): expected finite values", id="loss-output-nan"),
+    bad(lambda: loss_and_grad(LossSpec("cross_entropy"), Y, np.full((4, 2), -1)), "target=array(shape=(4, 2), dtype=int64): expected integer class labels of shape (T=4, B=2) in [0, 3)", id="loss-labels-negative"),
+    bad(lambda: init_params(RNN, np.random.default_rng(0), scale=float("nan")), "scale=nan (type=float): expected a finite number >= 0", id="init-scale-nan"),
+    bad(lambda: RecurrentConfig("rnn", True, 3), "input_size=True (type=bool): expected an integer >= 1", id="config-input_size-bool"),
+    bad(lambda: ref.from_stateful_batches(np.ones((4, 2, 2)), 3), "X has 4 samples: expected a multiple of batch_size=3", id="from_stateful_batches-batch_size"),
+    bad(lambda: ref.free_running(RNN, P, _RO, np.full((2, 2), np.nan), 3), "x0=array(shape=(2, 2), dtype=float64): expected finite values", id="free_running-x0-nan"),
+    bad(lambda: ref.generation_backward(P, _RO, _GEN, np.ones((3, 2, 3))), "d_outputs=array(shape=(3, 2, 3), dtype=float64): expected shape (T=3, B=2, K=2)", id="generation_backward-d_outputs"),
+    bad(lambda: ref.generation_backward(P, _RO, "gen", np.ones((3, 2, 2))), "result='gen' (type=str): expected a GenerationResult", id="generation_backward-result"),
+    bad(lambda: ref.encoder_decoder_backward(P, P, "res", Y), "result='res' (type=str): expected an EncoderDecoderResult", id="encoder_decoder-result"),
+    bad(lambda: ref.history_statistics(None), "history=None (type=NoneType): expected a TrainingHistory (from train_sgd)", id="history_statistics-none"),
+]
+
+
 @pytest.mark.parametrize("call, exc, fragment", BAD_INPUTS)
 def test_bad_input_is_rejected_with_a_clear_message(call, exc, fragment):
     with pytest.raises(exc, match=re.escape(fragment)) as info:
@@ -625,6 +683,6 @@ def test_every_public_callable_has_a_bad_input_row():
 def test_the_docs_state_the_row_count():
     root = pathlib.Path(__file__).resolve().parent.parent
     rows = len(BAD_INPUTS) + len(BAD_OPTIONS)
-    readme = re.search(r"test_bad_input\.py` holds one such row \((\d+) in all\)", (root / "README.md").read_text())
+    readme = re.search(r"test_bad_input\.py` holds such rows for each public function and class \((\d+) in all\)", (root / "README.md").read_text())
     testing = re.search(r"test_bad_input\.py` is one table \((\d+) rows\)", (root / "docs" / "testing.md").read_text())
     assert readme and testing and int(readme[1]) == int(testing[1]) == rows, (rows, readme, testing)
