@@ -65,6 +65,9 @@ def check(target, kind: str | None = None, device: str = "cpu", profile: str | N
     ``report`` (a JSON path), ``select``, ``quiet`` (default True: no progress lines).
     ``raise_on_failure=False`` returns the report whatever it holds.
     """
+    if not isinstance(raise_on_failure, bool):
+        raise OptionError(f"raise_on_failure={raise_on_failure!r} (type={type(raise_on_failure).__name__}): "
+                          "expected True or False")
     unknown = sorted(set(options) - set(_KEYWORDS))
     if unknown:
         raise OptionError(f"check() got unknown keyword {unknown[0]!r}; expected one of "

@@ -342,6 +342,7 @@ BAD_INPUTS += [
     bad(lambda: _oracle.load_target("torch.nn.GRU"), "target='torch.nn.GRU': expected 'module.path:attribute'", TargetError, id="load_target-no-colon"),
     bad(lambda: _oracle.load_target(3), "target=3: expected 'module.path:attribute'", TargetError, id="load_target-int"),
     bad(lambda: _oracle.target_checks("torch.nn:GRU", dtypes=("float99",)), "dtype='float99': expected one of float64, float32", TargetError, id="target_checks-dtypes-unknown"),
+    bad(lambda: _oracle.target_checks("torch.nn:GRU", device="tpu"), "device='tpu': expected 'cpu', 'cuda' or 'all'", TargetError, id="target_checks-device"),
     bad(lambda: _oracle.target_checks("torch.nn:GRU", dtypes="float64"), "dtypes='float64' (type=str): expected a tuple of precision names", TargetError, id="target_checks-dtypes-str"),
 ]
 
@@ -529,6 +530,16 @@ BAD_OPTIONS = [
     bad(lambda: _check(_GRU, memory="8X"), "memory='8X': expected a size such as 8G", ValueError, id="check-memory"),
     bad(lambda: _check(_GRU, in_process="maybe"), "in_process='maybe': expected a boolean", ValueError, id="check-in_process"),
     bad(lambda: _check(_GRU, timeot=3), "check() got unknown keyword 'timeot'; expected one of", ValueError, id="check-unknown-keyword"),
+    bad(lambda: _verify(_GRU, kind="cnn"), "kind='cnn': expected one of module, cell, step, clip, tbptt, randomized, numpy, jax", ValueError, id="verify-kind"),
+    bad(lambda: _verify(_GRU, kind=3), "kind=3 (type=int): expected a string", ValueError, id="verify-kind-int"),
+    bad(lambda: _verify(_GRU, dtypes=("float99",)), "dtype='float99': expected one of float64, float32", ValueError, id="verify-dtypes"),
+    bad(lambda: _verify(_GRU, select=3), "select=3 (type=int): expected a string", ValueError, id="verify-select-int"),
+    bad(lambda: _verify(_GRU, skip_ids=3), "skip_ids=3 (type=int): expected a list of check ids", ValueError, id="verify-skip_ids-int"),
+    bad(lambda: _verify(_GRU, xfail_ids="module/*"), "xfail_ids='module/*' (type=str): expected a list of check ids", ValueError, id="verify-xfail_ids-str"),
+    bad(lambda: _verify(_GRU, progress="yes"), "progress='yes' (type=str): expected None or a callable progress(text, end)", ValueError, id="verify-progress"),
+    bad(lambda: _check(None), "target=None: expected the object to verify", ValueError, id="check-target-none"),
+    bad(lambda: _check(_GRU, kind="cnn"), "kind='cnn': expected one of module, cell, step", ValueError, id="check-kind"),
+    bad(lambda: _check(_GRU, raise_on_failure="no"), "raise_on_failure='no' (type=str): expected True or False", ValueError, id="check-raise_on_failure"),
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from bpttcheck.options import OPTIONS, id_matches, read_id_file, validate
+from bpttcheck.options import OPTIONS, OptionError, id_matches, read_id_file, validate
 from bpttcheck.profiles import default_profile
 
 from ..results import CheckResult, Report, Status, environment
@@ -50,6 +50,8 @@ def target_checks(spec, kind: str | None = None, *, device: str = "cpu",
     ``kind``: one of :data:`~.kinds.KINDS` (``"module:lstm"`` names the cell), or None to detect it.
     Every check has a stable id such as ``"module/lstm/gradients[cpu,float64]"``.
     """
+    if not isinstance(device, str) or device not in ("cpu", "cuda", "all"):  # before the target is imported
+        raise TargetError(f"device={device!r}: expected 'cpu', 'cuda' or 'all'")
     if isinstance(dtypes, str) or not isinstance(dtypes, (tuple, list)):
         raise TargetError(f"dtypes={dtypes!r} (type={type(dtypes).__name__}): expected a tuple of precision "
                           "names, e.g. ('float64', 'float32')")
@@ -98,6 +100,13 @@ def verify_target(spec=None, kind=None, *, device="all", profile=None, seed=None
     device = opts["device"] or OPTIONS["device"].default
     profile = opts["profile"] or default_profile()
     dtypes = tuple(opts["dtype"]) if opts["dtype"] else None
+    for name, ids in (("skip_ids", skip_ids), ("xfail_ids", xfail_ids)):
+        if isinstance(ids, str) or not isinstance(ids, (list, tuple, set)) or not all(isinstance(i, str) for i in ids):
+            raise OptionError(f"{name}={ids!r} (type={type(ids).__name__}): expected a list of check ids "
+                              "(shell patterns such as 'module/gru/*')")
+    if progress is not None and not callable(progress):
+        raise OptionError(f"progress={progress!r} (type={type(progress).__name__}): expected None or a "
+                          "callable progress(text, end)")
     skip_ids = list(skip_ids) + (read_id_file(opts["skip"]) if opts["skip"] else [])
     xfail_ids = list(xfail_ids) + (read_id_file(opts["xfail"]) if opts["xfail"] else [])
     _check_spec(spec)
