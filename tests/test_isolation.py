@@ -17,7 +17,7 @@ import pytest
 
 from bpttcheck.properties.oracle.api import verify_target
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = "tests.hostile.lstm"
 
@@ -179,3 +179,19 @@ def test_a_pass_the_oracle_did_not_see_is_tampering():
     r = worker._checked(forged, description, 7, 0.0, False)
     assert r.status == Status.FAIL and r.message.startswith("TargetTampered: the worker reported pass")
     assert "mismatch in 2 of the 7 cases" in r.message
+
+
+def test_a_target_that_cannot_go_to_a_worker_says_it_ran_in_process():
+    from bpttcheck.properties.oracle.api import NotIsolatedWarning
+
+    class LocalLSTM(torch.nn.LSTM):  # defined inside a function: it cannot be pickled
+        pass
+
+    with pytest.warns(NotIsolatedWarning, match="cannot be sent to a worker process"):
+        report = verify_target(LocalLSTM, "module:lstm", device="cpu", profile="ci", select="gradients",
+                               dtypes=("float64",))
+    (r,) = report.results
+    assert r.status == "pass" and "ran in this process" in r.details["isolation"]
+    isolated = verify_target(f"{HOSTILE}:NoisyStderr", "module:lstm", device="cpu", profile="ci",
+                             select="gradients", dtypes=("float64",))
+    assert "isolation" not in isolated.results[0].details

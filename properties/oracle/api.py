@@ -9,6 +9,7 @@ registry (:mod:`.kinds`). The keyword options are those of the option table
 from __future__ import annotations
 
 import time
+import warnings
 
 from bpttcheck.options import OPTIONS, OptionError, id_matches, read_id_file, validate
 from bpttcheck.profiles import default_profile
@@ -25,7 +26,7 @@ from .targets import TargetError
 #: The exit status of a run the user interrupted (Ctrl-C), as shells report SIGINT.
 EXIT_INTERRUPTED = 130
 
-__all__ = ["BUILTIN_TARGETS", "EXIT_INTERRUPTED", "RunInterrupted", "builtin_checks", "default_dtypes", "run_one", "target_checks", "verify_target"]
+__all__ = ["BUILTIN_TARGETS", "EXIT_INTERRUPTED", "NotIsolatedWarning", "RunInterrupted", "builtin_checks", "default_dtypes", "run_one", "target_checks", "verify_target"]
 
 #: What ``bpttcheck verify`` checks with no target: PyTorch's own built-ins (and the detach
 #: loop and hook-scaled estimator of :mod:`.builtins`, written with torch as users write them).
@@ -122,6 +123,8 @@ def verify_target(spec=None, kind=None, *, device="all", profile=None, seed=None
     try:
         for t, k in pairs:
             wanted = dtypes or default_dtypes(device)
+            if isolated and not can_isolate(t):
+                warnings.warn(_not_isolated(t), NotIsolatedWarning, stacklevel=2)
             if isolated and can_isolate(t):
                 found = [stub(d) for d in pool.get(t, k, device=device, dtypes=wanted, memory=memory,
                                                    timeout=timeout).checks]
@@ -166,8 +169,10 @@ def verify_target(spec=None, kind=None, *, device="all", profile=None, seed=None
     finally:
         if pool is not None:
             pool.close()
-    for r in results:
+    for r, (t, _, _, key) in zip(results, workers):
         r.nodeid = r.nodeid or f"bpttcheck[{r.target}]::{r.id}"
+        if isolated and key is None and r.status != Status.SKIP:
+            r.details = dict(r.details, isolation=_not_isolated(t))
     out = _report(results, pairs, profile, opts, kind, device, dtypes, total)
     if opts["report"]:
         out.write_json(opts["report"], run={"seconds": round(time.time() - started, 3)})
@@ -179,6 +184,19 @@ def _report(results, pairs, profile, opts, kind, device, dtypes, total) -> Repor
                   profile, opts["seed"], kind=kind, device=device, dtypes=None if dtypes is None else list(dtypes),
                   select=opts["select"], skip_file=opts["skip"], xfail_file=opts["xfail"],
                   reason=_reason(results, total, opts["select"], dtypes, device))
+
+
+class NotIsolatedWarning(UserWarning):
+    """A target given as an object that cannot be sent to a worker process ran in the oracle's."""
+
+
+def _not_isolated(target) -> str:
+    where = "in the __main__ script" if getattr(target, "__module__", None) == "__main__" else \
+        "inside a function, or holding something that cannot be pickled"
+    return (f"bpttcheck: the target {spec_of(target)} was defined {where}, so it cannot be sent to a worker "
+            "process: its checks ran in this process, without the time and memory limits and with the oracle's "
+            "judge beside it (define it at the top level of an importable module, or pass 'module:Name', to "
+            "isolate it)")
 
 
 class RunInterrupted(KeyboardInterrupt):
