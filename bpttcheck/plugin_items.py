@@ -22,10 +22,10 @@ import pytest
 
 from bpttcheck.properties.oracle.api import default_dtypes, target_checks
 from bpttcheck.properties.oracle.kinds import spec_of
-from bpttcheck.properties.oracle.sandbox import DEFAULT_TIMEOUT, WorkerPool, can_isolate, default_memory
+from bpttcheck.properties.oracle.sandbox import DEFAULT_TIMEOUT, WorkerPool, can_isolate, default_memory, stub
 from bpttcheck.properties.oracle.sandbox_worker import Guard, guarded_result
 from bpttcheck.properties.torch_checks import cuda_available
-from bpttcheck.properties.oracle.targets import TargetError, load_target
+from bpttcheck.properties.oracle.targets import TargetError
 from bpttcheck.properties.report_text import failure_signature
 from bpttcheck.properties.results import CheckResult, Report, Status, environment, json_safe
 from bpttcheck.properties.runner import run_check
@@ -92,21 +92,31 @@ class CheckItem(pytest.Item):
 _POOL = WorkerPool()
 
 
-def _isolated(check, spec, values):
+def _worker(spec, values):
+    """The target's worker (started, or the one already running for it); the others are closed."""
     device = values["device"]
     dtypes = tuple(values["dtype"]) or default_dtypes(device)
     memory = values["memory"] if values["memory"] is not None else (
         0 if device in ("cuda", "all") and cuda_available() else default_memory())
-    timeout = values["timeout"] or DEFAULT_TIMEOUT
     key = _POOL.key(spec, values["kind"], device, dtypes, memory)
     for other in [k for k in _POOL.workers if k != key]:
         _POOL.release(other)
-    worker = _POOL.get(spec, values["kind"], device=device, dtypes=dtypes, memory=memory, timeout=timeout)
+    return _POOL.get(spec, values["kind"], device=device, dtypes=dtypes, memory=memory,
+                     timeout=values["timeout"] or DEFAULT_TIMEOUT)
+
+
+def _isolated(check, spec, values):
+    worker = _worker(spec, values)
     described = next((d for d in worker.checks if d["id"] == check.check_id), None)
-    if described is None:  # the worker's checks differ from the collected ones: run it here, guarded
+    if described is None:  # the worker's checks differ from the collected ones
+        if check.body is None:
+            return CheckResult(check.name, Status.ERROR, id=check.check_id, target=spec, kind=check.kind,
+                               message=f"the target's worker no longer lists {check.check_id} (its checks changed "
+                                       "between collection and the run)")
         guard = Guard()
         return guarded_result(run_check(check, values["profile"], values["seed"]), guard)
-    return worker.run(described, False, profile=values["profile"], seed=values["seed"], timeout=timeout)
+    return worker.run(described, False, profile=values["profile"], seed=values["seed"],
+                      timeout=values["timeout"] or DEFAULT_TIMEOUT)
 
 
 class TargetCollector(pytest.Collector):
@@ -120,7 +130,10 @@ class TargetCollector(pytest.Collector):
         values = self.owner.values
         dtypes = tuple(values["dtype"]) or default_dtypes(values["device"])
         try:
-            checks = target_checks(self.spec, values["kind"], device=values["device"], dtypes=dtypes)
+            if values["in-process"] or not can_isolate(self.spec):
+                checks = target_checks(self.spec, values["kind"], device=values["device"], dtypes=dtypes)
+            else:  # listed by the target's worker: pytest's process never imports the target
+                checks = [stub(d) for d in _worker(self.spec, values).checks]
         except TargetError as exc:
             raise self.CollectError(f"bpttcheck: {exc}") from None
         self.source = _source_of(self.spec)
@@ -138,16 +151,29 @@ class TargetCollector(pytest.Collector):
 
 
 def _source_of(spec: str):
-    """(file, 0-based line) where the target is defined, or None (a builtin, a C extension)."""
-    import inspect
+    """(file, 0-based line) where the target is defined, or None (a builtin, a C extension, a
+    name made at run time). Read from the module's source on sys.path, never imported: the
+    target's import-time code runs in its worker only."""
+    import ast
+    import sys
     from pathlib import Path
 
-    try:
-        obj = load_target(spec)
-        obj = getattr(obj, "__func__", obj)
-        return Path(inspect.getsourcefile(obj)), inspect.getsourcelines(obj)[1] - 1
-    except Exception:  # only a nicer location is lost
-        return None
+    module, _, name = spec.partition(":")
+    parts, top = module.split("."), name.split(".")[0]
+    for entry in sys.path:
+        base = Path(entry or ".").joinpath(*parts)
+        for path in (base.with_suffix(".py"), base / "__init__.py"):
+            try:
+                tree = ast.parse(path.read_text(encoding="utf-8"))
+            except (OSError, SyntaxError, ValueError):
+                continue
+            for node in tree.body:
+                names = [getattr(node, "name", None)] + [t.id for t in getattr(node, "targets", []) if
+                                                         isinstance(t, ast.Name)]
+                if top in names:
+                    return path, node.lineno - 1
+            return path, 0
+    return None
 
 
 class OracleCollection:

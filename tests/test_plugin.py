@@ -179,6 +179,41 @@ def test_bad_target_specs_are_one_line_collection_errors(project):
     assert "Traceback" not in result.stdout.str()
 
 
+def test_the_target_is_imported_by_its_worker_only(project):
+    # import-time code of the target runs in its worker, never in pytest's own process
+    project.makepyfile(layers="""
+        import os
+        with open("imported_by.txt", "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+        from examples.lstm import LSTM as MyLSTM
+    """)
+    project.makepyfile(test_pid="""
+        import os
+
+        def test_pid():
+            with open("pytest_pid.txt", "w") as fh:
+                fh.write(str(os.getpid()))
+    """)
+    result = project.runpytest_subprocess(*COMMON, "--bpttcheck-target=layers:MyLSTM", "--bpttcheck-dtype=float64",
+                                          "--bpttcheck-select=lstm/gradients", "-k", "gradients or pid", "-v")
+    result.assert_outcomes(passed=2)
+    importers = set((project.path / "imported_by.txt").read_text().split())
+    assert importers and (project.path / "pytest_pid.txt").read_text() not in importers
+
+
+def test_an_item_points_at_the_targets_source_without_importing_it(monkeypatch):
+    import sys
+
+    from bpttcheck.plugin_items import _source_of
+
+    monkeypatch.syspath_prepend(str(EXAMPLES.parent))
+    sys.modules.pop("examples.buggy_lstm", None)
+    path, line = _source_of("examples.buggy_lstm:BuggyLSTM")
+    assert path.name == "buggy_lstm.py" and path.read_text().splitlines()[line].startswith("class BuggyLSTM")
+    assert "examples.buggy_lstm" not in sys.modules
+    assert _source_of("examples.nothing:X") is None
+
+
 # --------------------------------------------------------------------------- a good citizen
 
 HYPOTHESIS_PROBE = '''
