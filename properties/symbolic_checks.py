@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from bpttcheck.reference.cells import cell_spec
+from bpttcheck.reference.config import RecurrentConfig
+from bpttcheck.reference.validation import InvalidArgument, check_array, check_instance, check_int, fail
 from bpttcheck.reference.network import backward, forward
 from bpttcheck.reference.truncation import truncated_backward
 
@@ -55,6 +57,9 @@ def reference_gradients(config, params, x, cotangent, h0=None, c0=None, scheme=N
 def torch_gradients(config, params, x, cotangent, h0=None, c0=None) -> dict:
     """torch.nn.{RNN,LSTM,GRU} in float64 with the same weights (the torch adapter); autograd's
     gradients of ``Σ⟨cotangent, y⟩``, with h0 (and c0) zero where not given."""
+    res = forward(config, params, x, h0, c0)  # the reference's checks of every argument but the cotangent
+    T, B, P = res.output.shape
+    check_array("cotangent", cotangent, (T, B, P), dims=("T", "B", "P"))
     B = np.shape(x)[1]
     L = config.num_layers * config.num_directions
     h0 = np.zeros((L, B, config.output_size)) if h0 is None else h0
@@ -72,9 +77,20 @@ def _state_size(config) -> int:
     return config.num_layers * per_layer
 
 
+def _check_grads(grads, names) -> None:
+    """``grads`` (the implementation's gradients under test) hold every name the oracle gives."""
+    if not isinstance(grads, dict):
+        fail("grads", grads, f"None or a dict of gradients name -> array with the keys {list(names)}")
+    missing = [n for n in names if n not in grads]
+    if missing:
+        raise InvalidArgument(f"grads has keys {sorted(grads)}: expected the keys {list(names)} (missing {missing})")
+
+
 def oracle_tolerance_eps(config, T: int) -> float:
     """Allowed error in eps of Σ|terms|: (T+1)·(n+2), n the state size
     (:func:`bpttcheck.properties.tolerance.symbolic_oracle_eps`)."""
+    check_instance("config", config, RecurrentConfig, "a RecurrentConfig")
+    T = check_int("T", T, minimum=1)
     return symbolic_oracle_eps(_state_size(config), T)
 
 
@@ -90,6 +106,7 @@ def check_against_oracle(
     oracle = pair_sum(config, params, x, cotangent, h0, c0, weights=weights)
     if grads is None:
         grads = reference_gradients(config, params, x, cotangent, h0, c0)
+    _check_grads(grads, oracle.grads)
     worst = {}
     ctx = f"{label} vs symbolic pair-sum, {config.describe()}, T={T}, B={np.shape(x)[1]}, float64" + (f", {context}" if context else "")
     for name, expected in oracle.grads.items():
@@ -106,6 +123,10 @@ def check_against_oracle(
 def oracle_allowance(config, T: int, oracle) -> dict[str, np.ndarray]:
     """The allowed |error| of each gradient entry against ``oracle`` (a :func:`pair_sum`
     result): :func:`bpttcheck.properties.tolerance.symbolic_oracle_allowance`."""
+    check_instance("config", config, RecurrentConfig, "a RecurrentConfig")
+    T = check_int("T", T, minimum=1)
+    if not all(hasattr(oracle, a) for a in ("grads", "scale", "rounding")):
+        fail("oracle", oracle, "the OracleResult of bpttcheck.symbolic.oracle.pair_sum()")
     return {name: symbolic_oracle_allowance(oracle.scale[name], oracle.rounding[name], _state_size(config), T)
             for name in oracle.grads}
 
@@ -118,6 +139,7 @@ def check_lambdified(config, params, x, cotangent, h0=None, c0=None, *, grads=No
     expected = lambdify_gradients(config, T, B)(params, x, cotangent, h0, c0)
     if grads is None:
         grads = reference_gradients(config, params, x, cotangent, h0, c0)
+    _check_grads(grads, expected)
     ctx = f"reference vs lambdified SymPy gradient, {config.describe()}, T={T}, B={B}, float64" + (f", {context}" if context else "")
     for name, e in expected.items():
         tol = implementation_tolerance("float64", T=T, amplification=1.0, scale=float(np.max(np.abs(e))) if e.size else 1.0)

@@ -11,6 +11,16 @@ __all__ = ["render_markdown"]
 
 def render_markdown(text: str, path: str, *, width: float = 13.0, dpi: int = 110) -> int:
     """Draw ``text`` to ``path`` (PNG); returns the number of equations drawn."""
+    import os
+
+    from bpttcheck.reference.validation import check_int, check_positive_float, fail
+
+    if not isinstance(text, str):
+        fail("text", text, "the Markdown text of bpttcheck derive (a string)")
+    if not isinstance(path, (str, os.PathLike)):
+        fail("path", path, "a file path for the PNG")
+    check_positive_float("width", width)
+    check_int("dpi", dpi, minimum=1)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -18,7 +18,11 @@ by exact expansion on every cell); their form differs (shared, not expanded).
 
 from __future__ import annotations
 
+import numbers
+
 import sympy as sp
+
+from bpttcheck.reference.validation import fail
 
 from .dag import postorder
 
@@ -88,9 +92,25 @@ class _Graph:
         return grads
 
 
+def _check_expression(name, expr) -> None:
+    if isinstance(expr, (str, bytes)) or not isinstance(expr, (sp.Basic, numbers.Number)):
+        fail(name, expr, "a SymPy expression (a string is not parsed here: build it with sympy.Symbol)")
+
+
+def _check_symbols(wrt) -> list:
+    if isinstance(wrt, (str, bytes, sp.Basic)) or not isinstance(wrt, (list, tuple, sp.MatrixBase)):
+        fail("wrt", wrt, "a list (or Matrix) of SymPy symbols")
+    wrt = list(wrt)
+    for i, v in enumerate(wrt):
+        if not isinstance(v, sp.Symbol):
+            fail(f"wrt[{i}]", v, "a SymPy Symbol (differentiate with respect to symbols only)")
+    return wrt
+
+
 def gradient(expr, wrt) -> list:
     """``[∂expr/∂v for v in wrt]`` (v: symbols) by one reverse sweep over the DAG."""
-    wrt = list(wrt)
+    _check_expression("expr", expr)
+    wrt = _check_symbols(wrt)
     grads = _Graph([sp.sympify(expr)], wrt).sweep(sp.sympify(expr))
     return [grads.get(v, sp.S.Zero) for v in wrt]
 
@@ -98,8 +118,12 @@ def gradient(expr, wrt) -> list:
 def jacobian(outputs, wrt) -> sp.Matrix:
     """``∂outputs_i/∂wrt_j`` (outputs: expressions or a column matrix; wrt: symbols), one
     reverse sweep per output over the shared DAG; the same as ``Matrix.jacobian``."""
+    if isinstance(outputs, (str, bytes)) or not isinstance(outputs, (list, tuple, sp.MatrixBase)):
+        fail("outputs", outputs, "a list of SymPy expressions or a column Matrix")
+    for i, e in enumerate(outputs):
+        _check_expression(f"outputs[{i}]", e)
     outputs = [sp.sympify(e) for e in outputs]
-    wrt = list(wrt)
+    wrt = _check_symbols(wrt)
     graph = _Graph(outputs, wrt)
     rows = []
     for e in outputs:

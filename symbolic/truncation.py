@@ -9,6 +9,7 @@ the pair-sum oracle consumes.
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import numpy as np
@@ -29,6 +30,8 @@ __all__ = [
 
 def full(t: int, T: int) -> int:
     """Full BPTT: f(t) = 0."""
+    T = check_int("T", T, minimum=1)
+    check_int("t", t, minimum=0, maximum=T - 1)
     return 0
 
 
@@ -51,6 +54,8 @@ def williams_peng(h: int, h_prime: int) -> Callable[[int, int], int]:
     """BPTT(h; h′): f(τ) = max(0, e(τ) − h + 1), e(τ) = min(h′·⌊τ/h′⌋ + h′ − 1, T − 1)."""
     h = check_int("h", h, minimum=1)
     h_prime = check_int("h_prime", h_prime, minimum=1)
+    if h < h_prime:
+        raise InvalidArgument(f"h={h} (type=int): expected h >= h_prime={h_prime} (as WilliamsPeng requires)")
     return lambda t, T: max(0, min(h_prime * (t // h_prime) + h_prime - 1, T - 1) - h + 1)
 
 
@@ -94,7 +99,12 @@ def randomized_weights(xi) -> np.ndarray:
 
     ``xi`` is a length-T sequence of numbers of any kind (floats, rationals, mpf, symbols).
     """
+    if isinstance(xi, (str, bytes, dict)) or not isinstance(xi, (list, tuple, np.ndarray)) or np.ndim(xi) > 1:
+        raise InvalidArgument(f"xi={describe(xi)}: expected a length-T sequence of multipliers")
     xi = list(xi)
+    for j, v in enumerate(xi):
+        if isinstance(v, (str, bytes, list, tuple, dict, np.ndarray)) or (isinstance(v, numbers.Real) and not v >= 0):
+            raise InvalidArgument(f"xi[{j}]={describe(v)}: expected a multiplier >= 0 (a number or a symbol)")
     T = len(xi)
     if T == 0:
         raise InvalidArgument(f"xi={describe(xi)}: expected one multiplier per time step")

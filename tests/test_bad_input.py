@@ -478,6 +478,46 @@ BAD_INPUTS += [
 ]
 
 
+# The rest of the documented symbolic API: truncation tables, reverse mode, rendering, and the
+# checks against the exact oracle (properties.symbolic_checks).
+_a = lambda: importlib.import_module("sympy").Symbol("a")  # noqa: E731
+_symchecks = lambda: importlib.import_module("bpttcheck.properties.symbolic_checks")  # noqa: E731
+BAD_INPUTS += [
+    bad(lambda: _sym("truncation").full(5, 3), "t=5 (type=int): expected an integer <= 2", id="sym_full-t"),
+    bad(lambda: _sym("truncation").pair_weights(0), "T=0 (type=int): expected an integer >= 1", id="pair_weights-T"),
+    bad(lambda: _sym("truncation").pair_weights(3, "w"), "window='w' (type=str): expected a callable f(t, T) or a list of T=3 integers", id="pair_weights-window"),
+    bad(lambda: _sym("truncation").pair_weights(3, lambda t, T: -1), "expected 0 <= f(t) <= t for every t, got f(0)=-1", id="pair_weights-window-negative"),
+    bad(lambda: _sym("truncation").randomized_weights([1, -1]), "xi[1]=-1 (type=int): expected a multiplier >= 0", id="randomized_weights-negative"),
+    bad(lambda: _sym("truncation").randomized_weights("ab"), "xi='ab' (type=str): expected a length-T sequence of multipliers", id="randomized_weights-str"),
+    bad(lambda: _sym("truncation").randomized_weights([[1, 2]]), "xi=[[1, 2]] (type=list): expected a length-T sequence of multipliers", id="randomized_weights-nested"),
+    bad(lambda: _sym("truncation").sliding_window(0), "k=0 (type=int): expected an integer >= 1", id="sym_sliding_window-k"),
+    bad(lambda: _sym("truncation").subsequence("2"), "k='2' (type=str): expected an integer >= 1", id="sym_subsequence-k"),
+    bad(lambda: _sym("truncation").williams_peng(1, 3), "h=1 (type=int): expected h >= h_prime=3", id="sym_williams_peng-h-below-h_prime"),
+    bad(lambda: _sym("truncation").window_function("f", 3), "window='f' (type=str): expected a callable f(t, T) or a list of T=3 integers", id="window_function-f"),
+    bad(lambda: _sym("reverse").gradient(_a() ** 2, "a"), "wrt='a' (type=str): expected a list (or Matrix) of SymPy symbols", id="sym_gradient-wrt-str"),
+    bad(lambda: _sym("reverse").gradient("a", [_a()]), "expr='a' (type=str): expected a SymPy expression", id="sym_gradient-expr-str"),
+    bad(lambda: _sym("reverse").gradient(_a() ** 2, [_a() + 1]), "wrt[0]=a + 1 (type=Add): expected a SymPy Symbol", id="sym_gradient-wrt-expression"),
+    bad(lambda: _sym("reverse").jacobian(3, [_a()]), "outputs=3 (type=int): expected a list of SymPy expressions or a column Matrix", id="jacobian-outputs"),
+    bad(lambda: _sym("reverse").jacobian([_a()], _a()), "wrt=a (type=Symbol): expected a list (or Matrix) of SymPy symbols", id="jacobian-wrt-symbol"),
+    bad(lambda: _sym("render").render_markdown(3, "out.png"), "text=3 (type=int): expected the Markdown text of bpttcheck derive (a string)", id="render_markdown-text"),
+    bad(lambda: _sym("render").render_markdown("# a", "out.png", width=-1), "width=-1.0 (type=float): expected a finite number > 0", id="render_markdown-width"),
+    bad(lambda: _sym("render").render_markdown("# a", "out.png", dpi=0), "dpi=0 (type=int): expected an integer >= 1", id="render_markdown-dpi"),
+    bad(lambda: _symchecks().check_against_oracle(_R1, _P1, _X1, _CT1, grads="g"), "grads='g' (type=str): expected None or a dict of gradients name -> array", id="check_against_oracle-grads-str"),
+    bad(lambda: _symchecks().check_against_oracle(_R1, _P1, _X1, _CT1, grads={}), "grads has keys []: expected the keys ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0', 'input', 'h0'] (missing", id="check_against_oracle-grads-empty"),
+    bad(lambda: _symchecks().check_against_oracle("rnn", _P1, _X1, _CT1), "config='rnn' (type=str): expected a RecurrentConfig", id="check_against_oracle-config"),
+    bad(lambda: _symchecks().check_against_oracle(_R1, _P1, _X1, _CT1, weights=np.ones((2, 2))), "weights=array(shape=(2, 2), dtype=float64): expected shape (T+1=3 columns, T=2 rows)", id="check_against_oracle-weights"),
+    bad(lambda: _symchecks().check_lambdified(_R1, _P1, _X1, _CT1, grads={}), "grads has keys []: expected the keys", id="check_lambdified-grads-empty"),
+    bad(lambda: _symchecks().check_lambdified(_R1, _P1, _X1[0], _CT1), "x=array(shape=(1, 1), dtype=float64): expected shape (T, B, input_size=1)", id="check_lambdified-x"),
+    bad(lambda: _symchecks().oracle_allowance(_R1, 2, "oracle"), "oracle='oracle' (type=str): expected the OracleResult of bpttcheck.symbolic.oracle.pair_sum()", id="oracle_allowance-oracle"),
+    bad(lambda: _symchecks().oracle_tolerance_eps("rnn", 3), "config='rnn' (type=str): expected a RecurrentConfig", id="oracle_tolerance_eps-config"),
+    bad(lambda: _symchecks().oracle_tolerance_eps(_R1, 0), "T=0 (type=int): expected an integer >= 1", id="oracle_tolerance_eps-T"),
+    bad(lambda: _symchecks().reference_gradients(_R1, _P1, _X1, _CT1, scheme="s"), "scheme='s' (type=str): expected a truncation scheme", id="reference_gradients-scheme"),
+    bad(lambda: _symchecks().reference_gradients("rnn", _P1, _X1, _CT1), "config='rnn' (type=str): expected a RecurrentConfig", id="reference_gradients-config"),
+    bad(lambda: _symchecks().torch_gradients("rnn", _P1, _X1, _CT1), "config='rnn' (type=str): expected a RecurrentConfig", id="torch_gradients-config"),
+    bad(lambda: _symchecks().torch_gradients(_R1, _P1, _X1, np.ones((2, 1, 3))), "cotangent=array(shape=(2, 1, 3), dtype=float64): expected shape (T=2, B=1, P=2)", id="torch_gradients-cotangent"),
+]
+
+
 @pytest.mark.parametrize("call, exc, fragment", BAD_INPUTS)
 def test_bad_input_is_rejected_with_a_clear_message(call, exc, fragment):
     with pytest.raises(exc, match=re.escape(fragment)) as info:
@@ -558,7 +598,8 @@ import inspect  # noqa: E402
 import pathlib  # noqa: E402
 
 # The layers' public modules (their __all__), and the symbolic modules docs/symbolic.md presents
-# as the Python API (bpttcheck.symbolic's own __all__ lists submodules, not callables).
+# as the Python API (bpttcheck.symbolic's own __all__ lists submodules, not callables), with
+# properties.symbolic_checks, the new home of the deprecated symbolic.checks.
 PUBLIC_MODULES = (
     "bpttcheck",
     "bpttcheck.reference",
@@ -567,6 +608,10 @@ PUBLIC_MODULES = (
     "bpttcheck.symbolic.oracle",
     "bpttcheck.symbolic.derive",
     "bpttcheck.symbolic.cells",
+    "bpttcheck.symbolic.truncation",
+    "bpttcheck.symbolic.reverse",
+    "bpttcheck.symbolic.render",
+    "bpttcheck.properties.symbolic_checks",
 )
 
 # Row id prefixes (the text before the first '-') that abbreviate a public name. A prefix not
@@ -592,6 +637,12 @@ ID_PREFIXES = {
     "pair_sum": "bpttcheck.reference.pair_sum",
     "sym_pair_sum": "bpttcheck.symbolic.oracle.pair_sum",
     "tolerance_cls": "bpttcheck.properties.Tolerance",
+    "subsequence": "bpttcheck.reference.Subsequence",
+    "sym_full": "bpttcheck.symbolic.truncation.full",
+    "sym_sliding_window": "bpttcheck.symbolic.truncation.sliding_window",
+    "sym_subsequence": "bpttcheck.symbolic.truncation.subsequence",
+    "sym_williams_peng": "bpttcheck.symbolic.truncation.williams_peng",
+    "sym_gradient": "bpttcheck.symbolic.reverse.gradient",
     "verify_list": "bpttcheck.properties.verify",
 }
 
