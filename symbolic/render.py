@@ -6,15 +6,15 @@ matplotlib is optional and imported here only. Headings become bold text lines; 
 
 from __future__ import annotations
 
+import os
+
+from bpttcheck.reference.validation import check_int, check_positive_float, fail
+
 __all__ = ["render_markdown"]
 
 
 def render_markdown(text: str, path: str, *, width: float = 13.0, dpi: int = 110) -> int:
     """Draw ``text`` to ``path`` (PNG); returns the number of equations drawn."""
-    import os
-
-    from bpttcheck.reference.validation import check_int, check_positive_float, fail
-
     if not isinstance(text, str):
         fail("text", text, "the Markdown text of bpttcheck derive (a string)")
     if not isinstance(path, (str, os.PathLike)):
