@@ -67,13 +67,20 @@ _COMFORT = 1e-2
 
 
 def condition_of(case) -> str:
-    """What makes a case hard, in the words of an inconclusive verdict: "σ_max·γ = 3.0, T = 50"."""
+    """What makes a case hard, in the words of an inconclusive verdict: "σ_max·γ = 3.0, T = 50",
+    "σ_max·γ = 0.61, T = 2, |x| ~ 1e3" (a gate's σ′ formed from σ ≈ 1 has lost every digit)."""
     parts = []
     if case.sigma_max is not None:
         spec = cell_spec(case.config.cell)
         gamma = GAMMA[case.config.nonlinearity] if spec.takes_nonlinearity else 1.0
         parts.append(f"σ_max·γ = {case.sigma_max * gamma:.2g}")
     parts.append(f"T = {case.T}")
+    if case.magnitude == "saturated":
+        parts.append("saturated pre-activations")
+    elif case.magnitude == "overflow":
+        parts.append("|x| ~ 1e3")
+    if case.config.num_layers > 2:
+        parts.append(f"{case.config.num_layers} layers")
     return ", ".join(parts)
 
 

@@ -182,3 +182,14 @@ def test_the_expected_non_finite_value_is_an_exact_match():
     same = compare("total", np.array([np.inf, 1.0]), np.array([np.inf, 1.0]), tol)
     assert same.ok and same.worst_abs == 0.0
     assert not compare("total", np.array([np.nan, 1.0]), np.array([np.inf, 1.0]), tol).ok
+
+
+def test_an_inconclusive_verdict_names_what_makes_the_case_hard():
+    from bpttcheck.properties.judge import condition_of
+    from bpttcheck.properties.strategies import make_case
+    from bpttcheck.reference import RecurrentConfig
+
+    case = make_case(RecurrentConfig("gru", 2, 3, num_layers=3), T=2, B=1, seed=0, sigma_max=0.61, magnitude="overflow")
+    assert condition_of(case) == "σ_max·γ = 0.61, T = 2, |x| ~ 1e3, 3 layers"
+    plain = make_case(RecurrentConfig("rnn", 2, 3), T=5, B=1, seed=0)
+    assert condition_of(plain) == "T = 5"
