@@ -29,7 +29,7 @@ from bpttcheck.reference.activations import ACTIVATIONS
 from bpttcheck.reference.cells import CELLS, cell_spec
 from bpttcheck.reference.precision import get_precision, round_to
 from bpttcheck.reference.validation import (
-    check_bool, check_choice, check_dtype, check_int, check_lengths, check_positive_float, fail,
+    check_array, check_bool, check_choice, check_dtype, check_int, check_lengths, check_positive_float, fail,
 )
 
 from .reproduce import case_snippet
@@ -58,6 +58,8 @@ def sigma_for_regime(regime: str, gamma: float, rng: np.random.Generator) -> flo
     """A σ_max(W_hh) in the regime: contractive γσ ∈ [0.3, 0.9], critical 1, expansive [1.2, 2.5]."""
     check_choice("regime", regime, REGIMES)
     check_positive_float("gamma", gamma)
+    if not isinstance(rng, np.random.Generator):
+        fail("rng", rng, "a numpy.random.Generator, e.g. numpy.random.default_rng(0)")
     if regime == "contractive":
         return float(rng.uniform(0.3, 0.9)) / gamma
     if regime == "critical":
@@ -67,12 +69,15 @@ def sigma_for_regime(regime: str, gamma: float, rng: np.random.Generator) -> flo
 
 def scale_recurrent_weights(config: RecurrentConfig, params: dict, sigma_max: float) -> dict:
     """Rescale every ``weight_hh_*`` to the given largest singular value (whole stacked matrix)."""
+    if not isinstance(config, RecurrentConfig):
+        fail("config", config, "a RecurrentConfig")
     check_positive_float("sigma_max", sigma_max)
     if not isinstance(params, dict):
         fail("params", params, "a dict of parameter name -> array")
     out = dict(params)
     for name, w in params.items():
         if name.startswith("weight_hh"):
+            check_array(f"params[{name!r}]", w, (None, None), dims=("rows", "columns"))
             s = np.linalg.svd(w.astype(np.float64), compute_uv=False)[0]
             out[name] = (w * (sigma_max / s if s > 0 else 0.0)).astype(w.dtype)
     return out
@@ -209,6 +214,9 @@ def make_case(
     T, B = check_int("T", T, minimum=1), check_int("B", B, minimum=1)
     dtype = check_dtype("dtype", dtype)
     check_choice("magnitude", magnitude, MAGNITUDES)
+    check_int("seed", seed, minimum=0)
+    check_bool("with_h0", with_h0)
+    check_bool("batch_first", batch_first)
     if lengths is not None:
         lengths = check_lengths(lengths, T, B)  # the forward's own rule
     if unbatched and (B != 1 or lengths is not None):

@@ -129,7 +129,11 @@ def exact(why: str) -> Tolerance:
 
 def precision_of(dtype) -> str:
     """Name of the precision of a NumPy dtype (complex counts as its real part)."""
-    if np.dtype(dtype).kind not in "fc":
+    try:
+        kind = np.dtype(dtype).kind
+    except (TypeError, ValueError):
+        kind = None
+    if kind is None or kind not in "fc":
         raise InvalidArgument(f"dtype={dtype!r}: expected a floating-point or complex dtype")
     name = np.finfo(np.dtype(dtype)).dtype.name
     if name not in UNIT_ROUNDOFF:
@@ -186,6 +190,10 @@ def implementation_tolerance(
     if isinstance(amplification, bool) or not isinstance(amplification, numbers.Real) or not (
             amplification >= 0 and math.isfinite(amplification)):
         raise InvalidArgument(f"amplification={amplification!r}: expected a finite number >= 0")
+    if magnitude is not None and (not isinstance(magnitude, np.ndarray) or magnitude.dtype.kind not in "fiu"):
+        shown = f"array(dtype={magnitude.dtype})" if isinstance(magnitude, np.ndarray) else repr(magnitude)
+        raise InvalidArgument(f"magnitude={shown}: expected None or a real array of Σ|terms| per element "
+                              "(backward(..., magnitudes=True))")
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or scale < 0:
         raise InvalidArgument(f"scale={scale!r} (type={type(scale).__name__}): expected a number >= 0 "
                               "(the largest |expected| of the quantity)")
@@ -259,7 +267,16 @@ def finite_difference_tolerance(error_estimate, reference: Tolerance | None = No
     """
     if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not factor > 0:
         raise InvalidArgument(f"factor={factor!r} (type={type(factor).__name__}): expected a number > 0")
-    est = float(np.max(np.abs(error_estimate))) if np.size(error_estimate) else 0.0
+    try:
+        est = float(np.max(np.abs(error_estimate))) if np.size(error_estimate) else 0.0
+    except (TypeError, ValueError):
+        est = None
+    if est is None or not math.isfinite(est):
+        shown = f"array(shape={np.shape(error_estimate)})" if isinstance(error_estimate, np.ndarray) else repr(error_estimate)
+        raise InvalidArgument(f"error_estimate={shown}: expected finite error estimates (the FiniteDifference's error)")
+    if reference is not None and not isinstance(reference, Tolerance):
+        raise InvalidArgument(f"reference={reference!r} (type={type(reference).__name__}): expected None or the "
+                              "Tolerance of the analytic side, e.g. implementation_tolerance('float64', T=...)")
     base = reference or exact("")
     return Tolerance(
         atol=base.atol + factor * est,

@@ -520,6 +520,25 @@ BAD_INPUTS += [
 ]
 
 
+# The strategies' and the tolerance policy's helpers, a second pass (issue 13).
+BAD_INPUTS += [
+    bad(lambda: make_case(RNN, T=2, B=2, seed=-1), "seed=-1 (type=int): expected an integer >= 0", id="make_case-seed-negative"),
+    bad(lambda: make_case(RNN, T=2, B=2, seed="0"), "seed='0' (type=str): expected an integer >= 0", id="make_case-seed-str"),
+    bad(lambda: make_case(RNN, T=2, B=2, batch_first="yes"), "batch_first='yes' (type=str): expected True or False", id="make_case-batch_first"),
+    bad(lambda: make_case(RNN, T=2, B=2, with_h0="yes"), "with_h0='yes' (type=str): expected True or False", id="make_case-with_h0"),
+    bad(lambda: make_case(RNN, T=2, B=2, unbatched=True), "unbatched=True (type=bool): expected False for B=2", id="make_case-unbatched-B"),
+    bad(lambda: make_case(RNN, T=2, B=2, sigma_max=-1.0), "sigma_max=-1.0 (type=float): expected a finite number > 0", id="make_case-sigma_max"),
+    bad(lambda: scale_recurrent_weights("rnn", P, 1.0), "config='rnn' (type=str): expected a RecurrentConfig", id="scale_recurrent-config"),
+    bad(lambda: scale_recurrent_weights(RNN, {"weight_hh_l0": np.ones(3)}, 1.0), "params['weight_hh_l0']=array(shape=(3,), dtype=float64): expected shape (rows, columns)", id="scale_recurrent-weight-1d"),
+    bad(lambda: sigma_for_regime("critical", 1.0, 0), "rng=0 (type=int): expected a numpy.random.Generator", id="sigma_for_regime-rng"),
+    bad(lambda: finite_difference_tolerance(np.array([np.nan])), "error_estimate=array(shape=(1,)): expected finite error estimates", id="fd-tolerance-nan"),
+    bad(lambda: finite_difference_tolerance(np.ones(3), reference=1e-12), "reference=1e-12 (type=float): expected None or the Tolerance of the analytic side", id="fd-tolerance-reference"),
+    bad(lambda: implementation_tolerance(T=2.5), "T=2.5 (type=float): expected an integer >= 1", id="tolerance-T-float"),
+    bad(lambda: implementation_tolerance(magnitude="m"), "magnitude='m': expected None or a real array of Σ|terms| per element", id="tolerance-magnitude"),
+    bad(lambda: precision_of("float99"), "dtype='float99': expected a floating-point or complex dtype", id="precision_of-unknown"),
+]
+
+
 @pytest.mark.parametrize("call, exc, fragment", BAD_INPUTS)
 def test_bad_input_is_rejected_with_a_clear_message(call, exc, fragment):
     with pytest.raises(exc, match=re.escape(fragment)) as info:
