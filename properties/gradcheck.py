@@ -113,6 +113,8 @@ def check_gradients(
     True
     """
     check_instance("config", config, RecurrentConfig, "a RecurrentConfig")
+    if context is not None and not isinstance(context, str):
+        raise InvalidArgument(f"context={describe(context)}: expected None or a string for the failure message")
     check_choice("method", method, GRADCHECK_METHODS)
     seed = check_int("seed", seed, minimum=0)
     n_directions = check_int("n_directions", n_directions, minimum=1)

@@ -535,6 +535,7 @@ BAD_INPUTS += [
     bad(lambda: finite_difference_tolerance(np.ones(3), reference=1e-12), "reference=1e-12 (type=float): expected None or the Tolerance of the analytic side", id="fd-tolerance-reference"),
     bad(lambda: implementation_tolerance(T=2.5), "T=2.5 (type=float): expected an integer >= 1", id="tolerance-T-float"),
     bad(lambda: implementation_tolerance(magnitude="m"), "magnitude='m': expected None or a real array of Σ|terms| per element", id="tolerance-magnitude"),
+    bad(lambda: props.check_gradients(RNN, P, X, context=3), "context=3 (type=int): expected None or a string for the failure message", id="check_gradients-context"),
     bad(lambda: precision_of("float99"), "dtype='float99': expected a floating-point or complex dtype", id="precision_of-unknown"),
 ]
 
