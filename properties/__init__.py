@@ -9,6 +9,8 @@ in their submodules: ``truncation``, ``unbiased``, ``clipping``, ``gradcheck``, 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 _EXPORTS = {
     "strategies": ("REGIMES", "Case", "cases", "configs", "make_case", "scale_recurrent_weights", "sigma_for_regime"),
@@ -40,3 +42,18 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The import system binds each submodule on its package once it is imported; for a public
+    function named like its own submodule (``compare`` in ``compare``) the function keeps the
+    name — ``from bpttcheck.properties import compare`` is the function, whatever was imported
+    before — and the submodule stays importable by its full name."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bpttcheck.reference.validation import InvalidArgument
+from bpttcheck.reference.validation import InvalidArgument, describe
 
 from .tolerance import Tolerance
 
@@ -124,9 +124,19 @@ def compare(quantity: str, actual, expected, tolerance: Tolerance) -> Comparison
             f"tolerance={tolerance!r} (type={type(tolerance).__name__}): expected a Tolerance, "
             "e.g. implementation_tolerance('float64', T=...)"
         )
-    a = np.asarray(actual)
+    if not isinstance(quantity, str):
+        raise InvalidArgument(f"quantity={quantity!r} (type={type(quantity).__name__}): expected the quantity's "
+                              "name as a string, such as 'output' or 'weight_hh_l0'")
     e = np.asarray(expected)
+    if e.dtype.kind not in "biufc":
+        raise InvalidArgument(f"expected={describe(expected)}: expected an array of numbers (the reference's value)")
+    a = np.asarray(actual) if actual is not None else None
     resolution, inconclusive = resolution_of(tolerance, e)
+    if a is None or a.dtype.kind not in "biufc":
+        # the implementation's side: a failed comparison (its verdict), never an exception
+        return Comparison(quantity, False, e.size, e.size, (), np.nan, np.nan, np.inf, np.inf, tolerance,
+                          problem=f"{describe(actual)} where an array of numbers of shape {e.shape} was expected",
+                          resolution=resolution, inconclusive=inconclusive)
     if a.shape != e.shape:
         return Comparison(quantity, False, e.size, e.size, (), np.nan, np.nan, np.inf, np.inf, tolerance,
                           problem=f"shape {a.shape} where {e.shape} was expected", resolution=resolution,

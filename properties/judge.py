@@ -22,8 +22,11 @@ from bpttcheck.reference.pairsum import pair_sum
 from bpttcheck.reference.precision import get_precision
 
 from .compare import Comparison, Mismatch, compare, resolution_of
+from bpttcheck.reference.validation import check_choice, fail
+
 from .sensitivity import forward_sensitivity, gradient_magnitudes, rounding_sensitivity, rounding_spread
-from .tolerance import Tolerance, implementation_tolerance, measured_tolerance
+from .strategies import Case
+from .tolerance import PRECISIONS, Tolerance, implementation_tolerance, measured_tolerance
 
 __all__ = ["case_tolerances", "compare_results", "compare_truncated", "condition_of", "judge", "reference_results",
            "truncated_gradients"]
@@ -171,6 +174,14 @@ def judge(got: dict, expected: dict, tolerances: dict, *, context="", reproducer
 REMOTE = None
 
 
+def _check_judged(case, got) -> None:
+    if not isinstance(case, Case):
+        fail("case", case, "a Case (bpttcheck.properties.strategies.make_case or a drawn case)")
+    if not isinstance(got, dict):
+        fail("got", got, "a dict of the implementation's results by name ('output', 'h_n', 'weight_hh_l0', "
+                         "'input', …)")
+
+
 def _remote(name: str, case, got: dict, context, reproducer, raise_on_mismatch, **kwargs) -> list[Comparison]:
     comparisons = REMOTE(name, case, got, kwargs)
     if raise_on_mismatch:
@@ -189,6 +200,8 @@ def compare_results(case, got: dict, *, precision="float64", context="", reprodu
     A quantity the implementation did not return counts as a mismatch, so an implementation
     cannot pass by omission. ``reproducer`` is a string or a callable returning one.
     """
+    _check_judged(case, got)
+    check_choice("precision", precision, PRECISIONS)
     if REMOTE is not None:
         return _remote("compare_results", case, got, context, reproducer, raise_on_mismatch, precision=precision)
     expected, result, full = _reference(case)
@@ -201,6 +214,7 @@ def compare_truncated(case, got: dict, scheme, *, context="", reproducer=None,
                       raise_on_mismatch=True) -> list[Comparison]:
     """Compare a truncated-BPTT gradient (``got``: every parameter by torch name, "input",
     "h0", "c0") with the pair-sum of ``scheme`` on ``case`` (float64)."""
+    _check_judged(case, got)
     if REMOTE is not None:
         return _remote("compare_truncated", case, got, context, reproducer, raise_on_mismatch, scheme=scheme)
     expected = truncated_gradients(case, scheme)

@@ -27,11 +27,25 @@ import numpy as np
 from bpttcheck.reference import backward, forward
 from bpttcheck.reference.activations import gaussian_rounding_noise, rounding_noise
 
+from bpttcheck.reference.validation import check_choice, check_int, fail
+
+from .strategies import Case
 from .tolerance import UNIT_ROUNDOFF
 
 __all__ = ["FORWARD_DRAWS", "forward_sensitivity", "gradient_magnitudes", "rounding_sensitivity", "rounding_spread"]
 
 _DELTA = 2.0**-26
+
+
+def _checked(case, precision, draws=1, seed=0, compute=None):
+    """The arguments every measurement here shares, refused with the argument's name."""
+    if not isinstance(case, Case):
+        fail("case", case, "a Case (bpttcheck.properties.strategies.make_case or a drawn case)")
+    check_choice("precision", precision, tuple(UNIT_ROUNDOFF))
+    check_int("draws", draws, minimum=1)
+    check_int("seed", seed, minimum=0)
+    if compute is not None and not callable(compute):
+        fail("compute", compute, "None or a function case -> dict of quantities")
 
 
 def _nudge(a, u, rng):
@@ -55,6 +69,7 @@ def rounding_sensitivity(case, precision: str = "float64", draws: int = 2, seed:
     BPTT; a truncated scheme passes its own gradients); ``base``: ``compute`` of the float64
     case, when the caller has it.
     """
+    _checked(case, precision, draws, seed, compute)
     compute = compute or _full_bptt
     case = case.astype(np.float64)
     u = UNIT_ROUNDOFF[precision]
@@ -91,6 +106,7 @@ def forward_sensitivity(case, precision: str = "float64", draws: int = FORWARD_D
     allowance for a rounding both torch and the reference make (campaign seed 109, float32:
     h = -1.66e-6 off by 4 %). Normal factors never sum to 0 (see :data:`FORWARD_DRAWS`).
     """
+    _checked(case, precision, draws, seed)
     case = case.astype(np.float64)
     u = UNIT_ROUNDOFF[precision]
     delta = _DELTA
@@ -141,6 +157,7 @@ def rounding_spread(case, precision: str = "float64", draws: int = 3, seed: int 
     activations, which data moves cannot). Overflow shows as inf (an inf allowance is then
     inconclusive, never a pass).
     """
+    _checked(case, precision, draws, seed, compute)
     compute = compute or _full_bptt
     case64 = case.astype(np.float64)
     base = base if base is not None else compute(case64)
@@ -187,6 +204,7 @@ def gradient_magnitudes(case, result=None) -> dict:
     contribution C[t,s] is dropped or kept), so these bound its Σ|terms| too. ``result``: the
     float64 case's forward, when the caller already has it.
     """
+    _checked(case, "float64")
     case = case.astype(np.float64)
     res = result if result is not None else forward(
         case.config, case.params, case.x, case.h0, case.c0, lengths=case.lengths, batch_first=case.batch_first)

@@ -537,6 +537,15 @@ BAD_INPUTS += [
     bad(lambda: implementation_tolerance(magnitude="m"), "magnitude='m': expected None or a real array of Σ|terms| per element", id="tolerance-magnitude"),
     bad(lambda: props.check_gradients(RNN, P, X, context=3), "context=3 (type=int): expected None or a string for the failure message", id="check_gradients-context"),
     bad(lambda: precision_of("float99"), "dtype='float99': expected a floating-point or complex dtype", id="precision_of-unknown"),
+    bad(lambda: props.rounding_sensitivity("case"), "case='case' (type=str): expected a Case", id="rounding_sensitivity-case"),
+    bad(lambda: props.rounding_sensitivity(_CASE, "float99"), "precision='float99' (type=str): expected one of 'float64'", id="rounding_sensitivity-precision"),
+    bad(lambda: props.rounding_sensitivity(_CASE, draws=0), "draws=0 (type=int): expected an integer >= 1", id="rounding_sensitivity-draws"),
+    bad(lambda: props.rounding_sensitivity(_CASE, seed="x"), "seed='x' (type=str): expected an integer >= 0", id="rounding_sensitivity-seed"),
+    bad(lambda: props.rounding_sensitivity(_CASE, compute=3), "compute=3 (type=int): expected None or a function case -> dict", id="rounding_sensitivity-compute"),
+    bad(lambda: props.compare_results("case", {}), "case='case' (type=str): expected a Case", id="compare_results-case"),
+    bad(lambda: props.compare_results(_CASE, None), "got=None (type=NoneType): expected a dict of the implementation's results", id="compare_results-got"),
+    bad(lambda: props.compare(3, np.zeros(2), np.zeros(2), implementation_tolerance()), "quantity=3 (type=int): expected the quantity's name as a string", id="compare-quantity"),
+    bad(lambda: props.compare("q", np.zeros(2), np.array(["a", "b"]), implementation_tolerance()), "expected=array(shape=(2,), dtype=<U1): expected an array of numbers", id="compare-expected"),
 ]
 
 
@@ -700,9 +709,6 @@ EXEMPT = {
     "bpttcheck.reference.Full": "takes no arguments",
     "bpttcheck.reference.FiniteDifference": "a result type: built by central_difference() and its kin",
     "bpttcheck.properties.oracle.detect_kind": "takes any object: None means no kind is recognised (not an error)",
-    # Validation still missing in a file another engineer owns (issue 13, listed for its owner):
-    "bpttcheck.properties.rounding_sensitivity": "TO FIX in properties/sensitivity.py: case='case' is an "
-        "AttributeError, precision='float99' a KeyError, seed='x' a NumPy TypeError, draws=0 runs silently",
 }
 
 

@@ -71,3 +71,13 @@ def test_old_public_places_keep_working():
     import bpttcheck.properties.runner  # noqa: F401  (importing submodules must not change the name)
 
     assert callable(verify) and bpttcheck.properties.verify is verify
+
+
+def test_compare_is_the_function_even_after_its_submodule_is_imported():
+    import importlib
+
+    importlib.import_module("bpttcheck.properties.compare")
+    from bpttcheck.properties import compare
+
+    assert callable(compare) and compare.__name__ == "compare"
+    assert importlib.import_module("bpttcheck.properties.compare").compare is compare
