@@ -140,12 +140,19 @@ def _float32_inside(case, got, expected) -> list[str]:
     """The float32 reading (see the module docstring)."""
     if any(k not in got or np.shape(got[k]) != np.shape(e) for k, e in expected.items()):
         return []
+    # Only a conclusive float64 mismatch has anything to explain; a quantity too ill-conditioned
+    # for float64 (a gate's σ′ formed from σ ≈ 1 at |x| ~ 1e3) is off by O(1) in torch as in the
+    # float32 reference, which says nothing about the target's precision.
+    judged64 = judge(got, expected, case_tolerances(case, expected, precision="float64"), raise_on_mismatch=False)
+    if all(c.ok for c in judged64):
+        return []
+    conclusive = {c.quantity for c in judged64 if not c.inconclusive}
     c32 = case.astype(np.float32)
     result, grads = c32.reference()  # the reference computing in float32 on the same case
     ref32 = {"output": result.output, "h_n": result.h_n, "c_n": result.c_n, **grads}
     worst_rel, ratios = 0.0, []
     for k, e in expected.items():
-        if ref32.get(k) is None:
+        if ref32.get(k) is None or k not in conclusive:
             continue
         e = np.asarray(e, dtype=np.float64)
         scale = float(np.max(np.abs(e))) if e.size else 0.0
