@@ -25,7 +25,7 @@ def _load(name: str) -> Case:
     arr = lambda v: None if v is None else np.array(v, dtype=dtype)  # noqa: E731
     return Case(config=RecurrentConfig(**raw["config"]), params={k: arr(v) for k, v in raw["params"].items()},
                 x=arr(raw["x"]), h0=arr(raw["h0"]), c0=arr(raw["c0"]),
-                lengths=None if raw["lengths"] is None else np.array(raw["lengths"]),
+                lengths=None if raw["lengths"] is None else np.array(raw["lengths"]), batch_first=False,
                 d_output=arr(raw["d_output"]), d_h_n=arr(raw["d_h_n"]), d_c_n=arr(raw["d_c_n"]),
                 seed=raw["seed"], magnitude=raw["magnitude"])
 
@@ -36,7 +36,7 @@ def test_rounding_noise_is_a_no_op_outside_its_block():
     with rounding_noise(2.0**-20, np.random.default_rng(0)):
         moved = round_atoms(a.copy())
     rel = np.abs(moved - a)[a != 0] / np.abs(a[a != 0])
-    assert np.allclose(rel, 2.0**-20)
+    assert 0 < rel.min() and rel.max() < 5 * 2.0**-20 and len(set(np.round(rel / 2.0**-20, 6))) > 3  # normal factors
     assert np.array_equal(round_atoms(a.copy()), a)
 
 
@@ -77,14 +77,12 @@ def test_torch_lstm_passes_the_seed_103_case():
 
 def test_a_state_summing_equal_roundings_gets_its_allowance_in_every_draw():
     # seed 109 (float32 LSTMCell): c collects ±u of 1 from each saturated step and cancels to
-    # -1.66e-6; with random signs its shift is exactly 0 in a fair share of draws (this seed's
-    # pair among them), with normal factors never.
+    # -1.66e-6; with random signs its shift was exactly 0 in a fair share of draws (this seed's
+    # pair among them: 5e-12), with normal factors it never is.
     case = _load("false_alarm_seed109_lstmcell32.json")
-    signs = rounding_sensitivity(case, "float32", seed=case.seed % 2**32)
-    assert signs["h_n"][0, 1, 0] < 1e-10
     for seed in range(5):
-        normal = forward_sensitivity(case, "float32", seed=seed)
-        assert normal["h_n"][0, 1, 0] > 3e-8, seed  # of the order of u·1 = 6e-8
+        assert forward_sensitivity(case, "float32", seed=seed)["h_n"][0, 1, 0] > 3e-8, seed  # ~ u·1 = 6e-8
+        assert rounding_sensitivity(case, "float32", seed=seed)["h_n"][0, 1, 0] > 3e-8, seed
 
 
 def test_torch_lstm_cell_is_not_blamed_for_a_cancelled_float32_state():
@@ -99,3 +97,19 @@ def test_torch_lstm_cell_is_not_blamed_for_a_cancelled_float32_state():
     # h_n holds only that state (and a 1e-36 one): float32 cannot resolve it, and says so
     assert comparisons["h_n"].inconclusive
     assert all(c.resolution <= 1e-2 for q, c in comparisons.items() if not c.inconclusive)
+
+
+def test_torch_is_not_blamed_for_a_second_layer_fed_by_cancelled_states():
+    # seed 151 (float32, saturated, 2 layers, bidirectional, packed): the second layer's W_hh
+    # gradient of the reverse direction rests on first-layer states that cancelled; both sign
+    # draws of the sensitivity had missed their rounding (3.7e-8 off on 5e-5 was "1/16 mismatch")
+    pytest.importorskip("torch")
+    from bpttcheck.properties.oracle import load_target
+    from bpttcheck.properties.torch_adapter import run_target
+
+    case = _load("false_alarm_seed151_lstm32.json")
+    got = run_target(load_target("torch.nn:LSTM"), case, kind="module", device="cpu", precision="float32")
+    comparisons = {c.quantity: c for c in compare_results(case, got, precision="float32", raise_on_mismatch=False)}
+    assert all(c.ok for c in comparisons.values()), [c.message() for c in comparisons.values() if not c.ok]
+    assert all(c.resolution <= 1e-2 for c in comparisons.values() if not c.inconclusive)
+    assert not comparisons["output"].inconclusive and not comparisons["input"].inconclusive
