@@ -35,7 +35,7 @@ from bpttcheck.reference.randomized import independent_moments, pattern_weights
 from ..compare import Mismatch, compare
 from ..reproduce import JUDGE_LINES
 from ..runner import PropertyCheck
-from ..sensitivity import gradient_magnitudes
+from ..sensitivity import gradient_magnitudes, rounding_sensitivity
 from ..strategies import cases, configs
 from ..tolerance import Tolerance, implementation_tolerance
 from ..unbiased import bernstein_threshold
@@ -183,13 +183,15 @@ def exact_comparisons(fn, case, pis, *, device="cpu", spec="the target", raise_o
     got_d, full_d, peak_d = pairs.unflatten(mean), pairs.unflatten(full), pairs.unflatten(peak)
     rep = lambda: _exact_snippet(spec, case, pis, device)  # noqa: E731
     mags = _magnitudes(case)
+    # the forward's own rounding, carried into every cell's ĝ (as in every other check)
+    sens = rounding_sensitivity(replace(case, d_h_n=None, d_c_n=None), "float64", seed=case.seed % 2**32)
     comps = []
     for key, e in full_d.items():
         # Condition-aware: each cell's ĝ adds the pair terms times ξ-products, whose mean over the
         # cells is 1 (ξ ≥ 0, independent, mean 1), so the cells' rounding averages to that of full
         # BPTT's Σ|terms|; the largest |ĝ| of any cell covers the accumulation of the mean.
         tol = implementation_tolerance("float64", T=T, scale=float(np.max(np.abs(e))) if e.size else 1.0,
-                                       magnitude=np.maximum(mags[key], peak_d[key]))
+                                       magnitude=np.maximum(mags[key], peak_d[key]), sensitivity=sens.get(key))
         c = compare(f"{key} (E[ĝ] over every cell of the draws)", got_d[key], e, tol)
         comps.append(c)
         if not c.ok and raise_on_mismatch:
