@@ -20,10 +20,9 @@ from bpttcheck.reference import GAMMA
 from bpttcheck.reference.cells import cell_spec
 from bpttcheck.reference.pairsum import pair_sum
 from bpttcheck.reference.precision import get_precision
-
-from .compare import Comparison, Mismatch, compare, resolution_of
 from bpttcheck.reference.validation import check_choice, fail
 
+from .compare import Comparison, Mismatch, compare, resolution_of
 from .sensitivity import forward_sensitivity, gradient_magnitudes, rounding_sensitivity, rounding_spread
 from .strategies import Case
 from .tolerance import PRECISIONS, Tolerance, implementation_tolerance, measured_tolerance
@@ -110,7 +109,7 @@ def case_tolerances(case, expected: dict, *, precision: str = "float64", compute
     base = base if base is not None else (compute or _full)(case64)
     sens = rounding_sensitivity(case64, sens_precision, seed=case.seed % 2**32, compute=compute, base=base)
     if any(q in expected for q in _FORWARD):
-        # the forward quantities' own, sharper sample (normal factors, eight forward-only draws)
+        # the forward quantities' own, sharper sample (four more forward-only draws)
         fwd = forward_sensitivity(case64, sens_precision, seed=case.seed % 2**32 + 2)
         sens = dict(sens, **{q: np.maximum(sens[q], fwd[q]) if q in sens else fwd[q] for q in fwd})
     condition = condition_of(case)

@@ -30,6 +30,19 @@ def _load(name: str) -> Case:
                 seed=raw["seed"], magnitude=raw["magnitude"])
 
 
+def _torch_judged(name: str, spec: str, kind: str, precision: str) -> dict:
+    """torch's results on the kept case ``name``, judged: quantity -> comparison."""
+    pytest.importorskip("torch")
+    from bpttcheck.properties.oracle import load_target
+    from bpttcheck.properties.torch_adapter import run_target
+
+    case = _load(name)
+    got = run_target(load_target(spec), case, kind=kind, device="cpu", precision=precision)
+    comparisons = {c.quantity: c for c in compare_results(case, got, precision=precision, raise_on_mismatch=False)}
+    assert all(c.ok for c in comparisons.values()), [c.message() for c in comparisons.values() if not c.ok]
+    return comparisons
+
+
 def test_rounding_noise_is_a_no_op_outside_its_block():
     a = np.linspace(-1, 1, 7)
     assert np.array_equal(round_atoms(a.copy()), a)
@@ -64,15 +77,8 @@ def test_saturated_lstm_whose_state_cancels_is_judged_on_its_rounding():
 
 
 def test_torch_lstm_passes_the_seed_103_case():
-    pytest.importorskip("torch")
-    from bpttcheck.properties.oracle import load_target
-    from bpttcheck.properties.torch_adapter import run_target
-
-    case = _load("false_alarm_seed103_lstm.json")
-    got = run_target(load_target("torch.nn:LSTM"), case, kind="module", device="cpu", precision="float64")
-    comparisons = compare_results(case, got, raise_on_mismatch=False)
-    assert all(c.ok for c in comparisons), [c.message() for c in comparisons if not c.ok]
-    assert max(c.resolution for c in comparisons) <= 1e-6
+    comparisons = _torch_judged("false_alarm_seed103_lstm.json", "torch.nn:LSTM", "module", "float64")
+    assert max(c.resolution for c in comparisons.values()) <= 1e-6
 
 
 def test_a_state_summing_equal_roundings_gets_its_allowance_in_every_draw():
@@ -86,31 +92,17 @@ def test_a_state_summing_equal_roundings_gets_its_allowance_in_every_draw():
 
 
 def test_torch_lstm_cell_is_not_blamed_for_a_cancelled_float32_state():
-    pytest.importorskip("torch")
-    from bpttcheck.properties.oracle import load_target
-    from bpttcheck.properties.torch_adapter import run_target
-
-    case = _load("false_alarm_seed109_lstmcell32.json")
-    got = run_target(load_target("torch.nn:LSTMCell"), case, kind="cell", device="cpu", precision="float32")
-    comparisons = {c.quantity: c for c in compare_results(case, got, precision="float32", raise_on_mismatch=False)}
-    assert all(c.ok for c in comparisons.values()), [c.message() for c in comparisons.values() if not c.ok]
+    comparisons = _torch_judged("false_alarm_seed109_lstmcell32.json", "torch.nn:LSTMCell", "cell", "float32")
     # h_n holds only that state (and a 1e-36 one): float32 cannot resolve it, and says so
     assert comparisons["h_n"].inconclusive
-    assert all(c.resolution <= 1e-2 for q, c in comparisons.items() if not c.inconclusive)
+    assert all(c.resolution <= 1e-2 for c in comparisons.values() if not c.inconclusive)
 
 
 def test_torch_is_not_blamed_for_a_second_layer_fed_by_cancelled_states():
     # seed 151 (float32, saturated, 2 layers, bidirectional, packed): the second layer's W_hh
     # gradient of the reverse direction rests on first-layer states that cancelled; both sign
     # draws of the sensitivity had missed their rounding (3.7e-8 off on 5e-5 was "1/16 mismatch")
-    pytest.importorskip("torch")
-    from bpttcheck.properties.oracle import load_target
-    from bpttcheck.properties.torch_adapter import run_target
-
-    case = _load("false_alarm_seed151_lstm32.json")
-    got = run_target(load_target("torch.nn:LSTM"), case, kind="module", device="cpu", precision="float32")
-    comparisons = {c.quantity: c for c in compare_results(case, got, precision="float32", raise_on_mismatch=False)}
-    assert all(c.ok for c in comparisons.values()), [c.message() for c in comparisons.values() if not c.ok]
+    comparisons = _torch_judged("false_alarm_seed151_lstm32.json", "torch.nn:LSTM", "module", "float32")
     assert all(c.resolution <= 1e-2 for c in comparisons.values() if not c.inconclusive)
     assert not comparisons["output"].inconclusive and not comparisons["input"].inconclusive
 
