@@ -17,7 +17,7 @@ from bpttcheck.profiles import default_profile
 from ..results import CheckResult, Report, Status, environment
 from ..runner import PropertyCheck, run_check
 from ..torch_checks import cuda_available
-from .common import DTYPE_VARIANTS, dtype_variant
+from .common import DTYPE_VARIANTS, check_device, dtype_variant
 from .kinds import CheckOptions, checks_for, resolve, spec_of
 from .sandbox import DEFAULT_TIMEOUT, WorkerPool, can_isolate, default_memory, stub
 from .sandbox_worker import Guard, guarded_result
@@ -51,8 +51,7 @@ def target_checks(spec, kind: str | None = None, *, device: str = "cpu",
     ``kind``: one of :data:`~.kinds.KINDS` (``"module:lstm"`` names the cell), or None to detect it.
     Every check has a stable id such as ``"module/lstm/gradients[cpu,float64]"``.
     """
-    if not isinstance(device, str) or device not in ("cpu", "cuda", "all"):  # before the target is imported
-        raise TargetError(f"device={device!r}: expected 'cpu', 'cuda' or 'all'")
+    check_device(device)  # before the target is imported
     if isinstance(dtypes, str) or not isinstance(dtypes, (tuple, list)):
         raise TargetError(f"dtypes={dtypes!r} (type={type(dtypes).__name__}): expected a tuple of precision "
                           "names, e.g. ('float64', 'float32')")

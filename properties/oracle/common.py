@@ -28,6 +28,7 @@ __all__ = [
     "Variant",
     "call_target",
     "check_id",
+    "check_device",
     "devices_for",
     "dtype_variant",
     "precision_mode",
@@ -107,10 +108,17 @@ def dtype_variant(name: str) -> Variant:
     return DTYPE_VARIANTS[name]
 
 
+def check_device(device) -> str:
+    """``device`` when it is "cpu", "cuda" or "all"; a TargetError naming it otherwise (torch is
+    not needed to tell)."""
+    if not isinstance(device, str) or device not in ("cpu", "cuda", "all"):
+        raise TargetError(f"device={device!r}: expected 'cpu', 'cuda' or 'all'")
+    return device
+
+
 def devices_for(device: str) -> list[tuple[str, str]]:
     """``[(device, skip reason or "")]`` for "cpu", "cuda" or "all" (cuda skipped when absent)."""
-    if device not in ("cpu", "cuda", "all"):
-        raise TargetError(f"device={device!r}: expected 'cpu', 'cuda' or 'all'")
+    check_device(device)
     base = "" if torch_available() else "PyTorch is not installed: pip install 'bpttcheck[torch]'"
     out = []
     if device in ("cpu", "all"):
